@@ -1,0 +1,237 @@
+//! `edgeclass`: the command-line face of the library (a thin layer over it).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use edgeclass::answer::connector_body;
+use edgeclass::error::{bad_tensor, invalid_argument};
+use edgeclass::model::{top_k, ImportedModel, Model};
+use edgeclass::npy::{f32_from_le_bytes, Npy};
+use edgeclass::{Error, Result};
+
+const USAGE: &str = "\
+edgeclass: classify images with SageMaker image-classification (MXNet) or NNEF models, no MXNet needed
+
+USAGE:
+  edgeclass info     --model PATH
+  edgeclass classify --model PATH --tensor FILE... [--top K]
+  edgeclass convert  --model PATH --out FILE.nnef.tgz
+
+  --model PATH   a directory holding image-classification-symbol.json, image-classification-NNNN.params
+                 (the highest NNNN is used) and model-shapes.json (optional labels.txt), a SageMaker
+                 model.tar.gz, or an NNEF model (.nnef.tgz, .nnef.tar or a directory with graph.nnef)
+  --tensor FILE  a float32 NCHW input tensor: a .npy file, or raw little-endian f32 of C*H*W values
+  --top K        print the K most probable classes (with labels when the model has labels.txt)
+                 instead of the connector's answer
+  --out FILE     where convert writes the NNEF model (.tgz: gzipped tar, otherwise a plain tar)
+
+classify prints, per input, the connector's answer: [p0,p1,...] (shortest round-trip decimals).
+Exit status: 0 success, 1 error (the message names the error code), 2 usage error.
+";
+
+struct Args {
+    command: String,
+    model: Option<PathBuf>,
+    tensors: Vec<PathBuf>,
+    out: Option<PathBuf>,
+    top: Option<usize>,
+}
+
+fn parse_args() -> std::result::Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let command = it.next().ok_or("no command given")?;
+    if command == "-h" || command == "--help" || command == "help" {
+        return Err(String::new());
+    }
+    let mut a = Args {
+        command,
+        model: None,
+        tensors: Vec::new(),
+        out: None,
+        top: None,
+    };
+    let mut in_tensors = false;
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--model" => a.model = Some(value("--model")?.into()),
+            "--tensor" => {
+                a.tensors.push(value("--tensor")?.into());
+                in_tensors = true;
+                continue;
+            }
+            "--out" => a.out = Some(value("--out")?.into()),
+            "--top" => {
+                let v = value("--top")?;
+                a.top = Some(
+                    v.parse()
+                        .ok()
+                        .filter(|&k| k > 0)
+                        .ok_or(format!("--top {v}: not a positive integer"))?,
+                );
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other if in_tensors && !other.starts_with("--") => {
+                a.tensors.push(other.into());
+                continue;
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+        in_tensors = false;
+    }
+    Ok(a)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(msg) => {
+            if msg.is_empty() {
+                print!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("edgeclass: {msg}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match args.command.as_str() {
+        "info" => info(&args),
+        "classify" => classify(&args),
+        "convert" => convert(&args),
+        other => {
+            eprintln!("edgeclass: unknown command {other}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("edgeclass: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn model_path(args: &Args) -> Result<&PathBuf> {
+    args.model
+        .as_ref()
+        .ok_or_else(|| invalid_argument("--model PATH is required"))
+}
+
+fn info(args: &Args) -> Result<()> {
+    let t0 = Instant::now();
+    let imported = ImportedModel::load(model_path(args)?)?;
+    let import = t0.elapsed();
+    let i = &imported.info;
+    println!("model:       {} ({})", i.origin, i.format);
+    println!("files:       {}", i.files.join(", "));
+    let [_, c, h, w] = i.input_shape;
+    println!("input:       data [1, {c}, {h}, {w}] float32 (C, H, W = {c}, {h}, {w})");
+    println!("classes:     {}", i.classes);
+    if let Some(labels) = &imported.labels {
+        let shown: Vec<&str> = labels.iter().take(5).map(String::as_str).collect();
+        println!(
+            "labels:      {}{}",
+            shown.join(", "),
+            if labels.len() > 5 { ", ..." } else { "" }
+        );
+    }
+    match i.epoch {
+        Some(e) => println!("epoch:       {e}"),
+        None => println!("epoch:       unknown"),
+    }
+    if let Some(v) = i.mxnet_version {
+        println!(
+            "mxnet:       {}.{}.{} (symbol written by)",
+            v / 10000,
+            v / 100 % 100,
+            v % 100
+        );
+    }
+    println!("parameters:  {}", i.parameter_count);
+    println!("weights:     {} bytes (f32)", i.weight_bytes);
+    println!(
+        "logits:      {}",
+        if i.has_logits {
+            "yes (softmax head)"
+        } else {
+            "no"
+        }
+    );
+    println!("operators:");
+    for (op, n) in &i.operators {
+        println!("  {op:<20} {n}");
+    }
+    println!("import:      {:.1} ms", import.as_secs_f64() * 1e3);
+    Ok(())
+}
+
+/// Read an input tensor: `.npy` float32, or raw little-endian f32; `len` values expected.
+fn read_tensor(path: &PathBuf, len: usize) -> Result<Vec<f32>> {
+    let bytes =
+        std::fs::read(path).map_err(|e| edgeclass::error::io(path, e).context("--tensor"))?;
+    let values = if bytes.starts_with(b"\x93NUMPY") {
+        Npy::parse(&bytes)?.to_f32()?
+    } else {
+        if bytes.len() % 4 != 0 {
+            return Err(bad_tensor(format!(
+                "{}: {} bytes is not a whole number of f32 values",
+                path.display(),
+                bytes.len()
+            )));
+        }
+        f32_from_le_bytes(&bytes)
+    };
+    if values.len() != len {
+        return Err(bad_tensor(format!(
+            "{}: holds {} values; the model takes {len}",
+            path.display(),
+            values.len()
+        )));
+    }
+    Ok(values)
+}
+
+fn classify(args: &Args) -> Result<()> {
+    if args.tensors.is_empty() {
+        return Err(invalid_argument(
+            "classify needs --tensor FILE (one or more)",
+        ));
+    }
+    let model = Model::load(model_path(args)?)?;
+    let mut state = model.new_state()?;
+    for path in &args.tensors {
+        let input = read_tensor(path, model.info.input_len())?;
+        let out = model
+            .run(&mut state, &input)
+            .map_err(|e: Error| e.context(path.display()))?;
+        match args.top {
+            None => println!("{}", connector_body(&out.probs)),
+            Some(k) => {
+                if args.tensors.len() > 1 {
+                    println!("{}:", path.display());
+                }
+                for (rank, &i) in top_k(&out.probs, k).iter().enumerate() {
+                    let label = model
+                        .labels
+                        .as_ref()
+                        .map_or(String::new(), |l| format!(" {}", l[i]));
+                    println!("{:>3}. class {i}{label}: {}", rank + 1, out.probs[i]);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn convert(args: &Args) -> Result<()> {
+    let out = args
+        .out
+        .as_ref()
+        .ok_or_else(|| invalid_argument("convert needs --out FILE.nnef.tgz"))?;
+    let imported = ImportedModel::load(model_path(args)?)?;
+    imported.save_nnef(out)?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}

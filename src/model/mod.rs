@@ -1,0 +1,325 @@
+//! Model import and execution: a SageMaker artefact (or NNEF) → an optimised tract plan that
+//! maps an NCHW f32 tensor to class probabilities.
+
+pub mod artefact;
+pub mod mxnet;
+pub mod nnef;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tract_core::internal::*;
+
+use crate::error::{invalid_argument, model_mismatch, Code, Error, Result};
+use artefact::Artefact;
+use mxnet::graph::tract_err;
+
+/// What we know about a model, for `edgeclass info` and for sizing buffers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// "mxnet" or "nnef".
+    pub format: &'static str,
+    /// Where it was loaded from, and which files.
+    pub origin: String,
+    pub files: Vec<String>,
+    /// `[1, C, H, W]`.
+    pub input_shape: [usize; 4],
+    pub classes: usize,
+    /// The checkpoint epoch (MXNet), if known.
+    pub epoch: Option<u32>,
+    pub mxnet_version: Option<i64>,
+    pub parameter_count: usize,
+    /// Bytes of the f32 weights the graph uses.
+    pub weight_bytes: usize,
+    /// Operator → count, over the nodes the output depends on (source graph).
+    pub operators: BTreeMap<String, usize>,
+    /// Whether the model also outputs logits (output 1).
+    pub has_logits: bool,
+}
+
+impl ModelInfo {
+    /// Elements of one input tensor (C·H·W; batch is 1).
+    pub fn input_len(&self) -> usize {
+        self.input_shape.iter().product()
+    }
+}
+
+/// Load-time measurements.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadTimings {
+    /// Reading and parsing the files, and building the tract graph.
+    pub import: Duration,
+    /// tract's declutter + codegen (`into_optimized`) and plan creation.
+    pub optimize: Duration,
+}
+
+/// A model as imported, before optimisation: what `convert` exports to NNEF.
+pub struct ImportedModel {
+    pub typed: TypedModel,
+    pub info: ModelInfo,
+    pub labels: Option<Vec<String>>,
+}
+
+const PROP_LABELS: &str = "edgeclass.labels";
+const PROP_HAS_LOGITS: &str = "edgeclass.has_logits";
+const PROP_EPOCH: &str = "edgeclass.epoch";
+
+impl ImportedModel {
+    /// Import the model at `path` (directory, SageMaker `model.tar.gz`, or NNEF).
+    pub fn load(path: &Path) -> Result<ImportedModel> {
+        match artefact::discover(path)? {
+            Artefact::Mxnet(files) => Self::from_mxnet(files),
+            Artefact::Nnef(p) => nnef::load(&p),
+        }
+    }
+
+    fn from_mxnet(f: artefact::MxnetFiles) -> Result<ImportedModel> {
+        let ctx = |name: &str| format!("{}/{name}", f.origin);
+        let symbol_text = std::str::from_utf8(&f.symbol).map_err(|_| {
+            crate::error::symbol_format(format!("{}: not UTF-8 text", ctx(&f.symbol_name)))
+        })?;
+        let symbol =
+            mxnet::symbol::parse(symbol_text).map_err(|e| e.context(ctx(&f.symbol_name)))?;
+        let shapes_text = String::from_utf8_lossy(&f.model_shapes);
+        let input = mxnet::parse_model_shapes(&shapes_text)
+            .map_err(|e| e.context(ctx("model-shapes.json")))?;
+        let entries =
+            mxnet::params::parse(&f.params).map_err(|e| e.context(ctx(&f.params_name)))?;
+        drop(f.params);
+        let params = mxnet::params_by_name(entries).map_err(|e| e.context(ctx(&f.params_name)))?;
+        let built = mxnet::graph::build(&symbol, &params, input)
+            .map_err(|e| e.context(f.origin.clone()))?;
+        let labels = match &f.labels {
+            Some(bytes) => {
+                Some(parse_labels(bytes, built.classes).map_err(|e| e.context(ctx("labels.txt")))?)
+            }
+            None => None,
+        };
+        let mut files = vec![
+            f.symbol_name.clone(),
+            f.params_name.clone(),
+            "model-shapes.json".into(),
+        ];
+        if labels.is_some() {
+            files.push("labels.txt".into());
+        }
+        let info = ModelInfo {
+            format: "mxnet",
+            origin: f.origin.clone(),
+            files,
+            input_shape: input,
+            classes: built.classes,
+            epoch: Some(f.epoch),
+            mxnet_version: symbol.mxnet_version,
+            parameter_count: built.parameter_count,
+            weight_bytes: built.weight_bytes,
+            operators: built.operators,
+            has_logits: built.has_logits,
+        };
+        Ok(ImportedModel {
+            typed: built.model,
+            info,
+            labels,
+        })
+    }
+
+    /// Write the model as NNEF (`.nnef.tgz` when `path` ends in `.tgz`/`.gz`, else `.nnef.tar`),
+    /// keeping the input shape, the labels and the logits output.
+    pub fn save_nnef(&self, path: &Path) -> Result<()> {
+        let mut typed = self.typed.clone();
+        if let Some(labels) = &self.labels {
+            // As one UTF-8 byte tensor: NNEF cannot load string-tensor properties back.
+            let joined = labels.join("\n").into_bytes();
+            let t =
+                Tensor::from_shape(&[joined.len()], &joined).map_err(|e| tract_err("labels", e))?;
+            typed
+                .properties
+                .insert(PROP_LABELS.into(), t.into_arc_tensor());
+        }
+        typed.properties.insert(
+            PROP_HAS_LOGITS.into(),
+            tensor0(self.info.has_logits as i64).into_arc_tensor(),
+        );
+        if let Some(epoch) = self.info.epoch {
+            typed
+                .properties
+                .insert(PROP_EPOCH.into(), tensor0(epoch as i64).into_arc_tensor());
+        }
+        nnef::save(typed, path)
+    }
+
+    /// Optimise for this machine and make it runnable.
+    pub fn into_model(self) -> Result<Model> {
+        let t0 = Instant::now();
+        let plan = self
+            .typed
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| tract_err("optimising the model", e))?;
+        Ok(Model {
+            plan,
+            info: self.info,
+            labels: self.labels,
+            timings: LoadTimings {
+                import: Duration::ZERO,
+                optimize: t0.elapsed(),
+            },
+        })
+    }
+}
+
+fn parse_labels(bytes: &[u8], classes: usize) -> Result<Vec<String>> {
+    let text = std::str::from_utf8(bytes).map_err(|_| model_mismatch("labels.txt is not UTF-8"))?;
+    let mut labels: Vec<String> = text
+        .lines()
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect();
+    while labels.last().is_some_and(|l| l.is_empty()) {
+        labels.pop();
+    }
+    if labels.len() != classes {
+        return Err(model_mismatch(format!(
+            "labels.txt has {} labels but the model has {classes} classes",
+            labels.len()
+        )));
+    }
+    Ok(labels)
+}
+
+/// An optimised, runnable model. Immutable and shareable between threads (`Arc<Model>`); each
+/// thread runs it through its own [`ModelState`].
+pub struct Model {
+    plan: Arc<TypedSimplePlan>,
+    pub info: ModelInfo,
+    pub labels: Option<Vec<String>>,
+    pub timings: LoadTimings,
+}
+
+/// Per-worker execution state (tract's intermediate values). Cheap to create.
+pub struct ModelState {
+    state: TypedSimpleState,
+}
+
+/// One inference's results.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Inference {
+    /// The model's output: one probability per class.
+    pub probs: Vec<f32>,
+    /// The input of the final softmax, when the model has one.
+    pub logits: Option<Vec<f32>>,
+}
+
+/// When to give up on a request: a point in time and/or a flag another thread may set.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Deadline<'a> {
+    pub at: Option<Instant>,
+    pub cancel: Option<&'a AtomicBool>,
+}
+
+impl Deadline<'_> {
+    /// `Err(Timeout)` once the time has passed, `Err(Cancelled)` once the flag is set.
+    pub fn check(&self, stage: &str) -> Result<()> {
+        if self.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+            return Err(Error::new(
+                Code::Cancelled,
+                format!("request cancelled (during {stage})"),
+            ));
+        }
+        if self.at.is_some_and(|at| Instant::now() >= at) {
+            return Err(Error::new(
+                Code::Timeout,
+                format!("request deadline passed (during {stage})"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Model {
+    /// Import and optimise the model at `path`.
+    pub fn load(path: &Path) -> Result<Model> {
+        let t0 = Instant::now();
+        let imported = ImportedModel::load(path)?;
+        let import = t0.elapsed();
+        let mut model = imported.into_model()?;
+        model.timings.import = import;
+        Ok(model)
+    }
+
+    pub fn new_state(&self) -> Result<ModelState> {
+        let state = self
+            .plan
+            .spawn()
+            .map_err(|e| tract_err("creating a model state", e))?;
+        Ok(ModelState { state })
+    }
+
+    /// Run on one NCHW f32 tensor of `info.input_len()` elements.
+    pub fn run(&self, state: &mut ModelState, input: &[f32]) -> Result<Inference> {
+        self.run_until(state, input, Deadline::default())
+    }
+
+    /// Run, checking `deadline` between tract nodes (a node itself is not interrupted).
+    pub fn run_until(
+        &self,
+        state: &mut ModelState,
+        input: &[f32],
+        deadline: Deadline,
+    ) -> Result<Inference> {
+        if input.len() != self.info.input_len() {
+            return Err(invalid_argument(format!(
+                "input has {} values; the model takes {:?} = {} values",
+                input.len(),
+                self.info.input_shape,
+                self.info.input_len()
+            )));
+        }
+        let tensor =
+            Tensor::from_shape(&self.info.input_shape, input).map_err(|e| tract_err("input", e))?;
+        let result = state.state.run_plan_with_eval(
+            tvec![tensor.into_tvalue()],
+            |ctx, op_state, node, inputs| {
+                deadline.check("inference")?;
+                tract_core::plan::eval(ctx, op_state, node, inputs)
+            },
+        );
+        let outputs = match result {
+            Ok(o) => o,
+            Err(e) => {
+                // An aborted run leaves its intermediate values in the state; clear them so the
+                // state is clean for the next request.
+                let _ = state.state.reset_turn();
+                return Err(match e.downcast_ref::<Error>() {
+                    Some(ours) => ours.clone(),
+                    None => tract_err("running the model", e),
+                });
+            }
+        };
+        let read = |i: usize| -> Result<Vec<f32>> {
+            let t = outputs[i]
+                .try_as_plain_ram()
+                .map_err(|e| tract_err("output", e))?;
+            Ok(t.as_slice::<f32>()
+                .map_err(|e| tract_err("output", e))?
+                .to_vec())
+        };
+        let probs = read(0)?;
+        let logits = if self.info.has_logits && outputs.len() > 1 {
+            Some(read(1)?)
+        } else {
+            None
+        };
+        Ok(Inference { probs, logits })
+    }
+}
+
+/// Indices of the `k` largest values, best first (ties: lower index first, like a stable sort).
+pub fn top_k(values: &[f32], k: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..values.len()).collect();
+    idx.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
+    idx.truncate(k);
+    idx
+}
