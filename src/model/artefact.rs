@@ -31,8 +31,12 @@ pub struct MxnetFiles {
 #[derive(Debug)]
 pub enum Artefact {
     Mxnet(MxnetFiles),
-    /// An NNEF model tract can read from this path (directory or tar/tgz).
-    Nnef(PathBuf),
+    /// An NNEF model tract can read from this path (directory or tar/tgz), and the `labels.txt`
+    /// edgeclass keeps beside `graph.nnef`, if any.
+    Nnef {
+        path: PathBuf,
+        labels: Option<Vec<u8>>,
+    },
 }
 
 /// Look at `path` and gather the model it holds.
@@ -40,7 +44,16 @@ pub fn discover(path: &Path) -> Result<Artefact> {
     let meta = std::fs::metadata(path).map_err(|e| io(path, e))?;
     if meta.is_dir() {
         if path.join("graph.nnef").is_file() {
-            return Ok(Artefact::Nnef(path.to_path_buf()));
+            let labels_path = path.join("labels.txt");
+            let labels = if labels_path.is_file() {
+                Some(std::fs::read(&labels_path).map_err(|e| io(&labels_path, e))?)
+            } else {
+                None
+            };
+            return Ok(Artefact::Nnef {
+                path: path.to_path_buf(),
+                labels,
+            });
         }
         let mut files = Vec::new();
         let entries = std::fs::read_dir(path).map_err(|e| io(path, e))?;
@@ -67,7 +80,14 @@ pub fn discover(path: &Path) -> Result<Artefact> {
     // A file: an archive. Tell NNEF from SageMaker by what is inside, not by the name.
     let members = read_archive(path)?;
     if members.iter().any(|(n, _)| n == "graph.nnef") {
-        return Ok(Artefact::Nnef(path.to_path_buf()));
+        let labels = members
+            .into_iter()
+            .find(|(n, _)| n == "labels.txt")
+            .map(|(_, d)| d);
+        return Ok(Artefact::Nnef {
+            path: path.to_path_buf(),
+            labels,
+        });
     }
     let names: Vec<String> = members.iter().map(|(n, _)| n.clone()).collect();
     let origin = path.display().to_string();

@@ -63,7 +63,6 @@ pub struct ImportedModel {
     pub labels: Option<Vec<String>>,
 }
 
-const PROP_LABELS: &str = "edgeclass.labels";
 const PROP_HAS_LOGITS: &str = "edgeclass.has_logits";
 const PROP_EPOCH: &str = "edgeclass.epoch";
 
@@ -72,7 +71,7 @@ impl ImportedModel {
     pub fn load(path: &Path) -> Result<ImportedModel> {
         match artefact::discover(path)? {
             Artefact::Mxnet(files) => Self::from_mxnet(files),
-            Artefact::Nnef(p) => nnef::load(&p),
+            Artefact::Nnef { path, labels } => nnef::load(&path, labels.as_deref()),
         }
     }
 
@@ -130,15 +129,6 @@ impl ImportedModel {
     /// keeping the input shape, the labels and the logits output.
     pub fn save_nnef(&self, path: &Path) -> Result<()> {
         let mut typed = self.typed.clone();
-        if let Some(labels) = &self.labels {
-            // As one UTF-8 byte tensor: NNEF cannot load string-tensor properties back.
-            let joined = labels.join("\n").into_bytes();
-            let t =
-                Tensor::from_shape(&[joined.len()], &joined).map_err(|e| tract_err("labels", e))?;
-            typed
-                .properties
-                .insert(PROP_LABELS.into(), t.into_arc_tensor());
-        }
         typed.properties.insert(
             PROP_HAS_LOGITS.into(),
             tensor0(self.info.has_logits as i64).into_arc_tensor(),
@@ -148,7 +138,7 @@ impl ImportedModel {
                 .properties
                 .insert(PROP_EPOCH.into(), tensor0(epoch as i64).into_arc_tensor());
         }
-        nnef::save(typed, path)
+        nnef::save(typed, self.labels.as_deref(), path)
     }
 
     /// Optimise for this machine and make it runnable.

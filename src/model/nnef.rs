@@ -1,23 +1,43 @@
 //! NNEF models through tract-nnef: load (`.nnef.tgz`, `.nnef.tar`, directory) and save.
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 
 use tract_core::internal::*;
 use tract_nnef::framework::Nnef;
 
-use super::{ImportedModel, ModelInfo, PROP_EPOCH, PROP_HAS_LOGITS, PROP_LABELS};
+use super::{ImportedModel, ModelInfo, PROP_EPOCH, PROP_HAS_LOGITS};
 use crate::error::{model_mismatch, nnef as nnef_err, Result};
 
 fn framework() -> Nnef {
     tract_nnef::nnef()
 }
 
+/// Where edgeclass keeps the labels inside an NNEF archive or directory. tract-nnef ignores
+/// files it does not know, and 0.23 cannot read back string or non-scalar properties.
+pub const LABELS_FILE: &str = "labels.txt";
+
 /// Load an NNEF model; the input must be a concrete `[1, C, H, W]` f32 tensor.
-pub fn load(path: &Path) -> Result<ImportedModel> {
-    let typed = framework()
-        .model_for_path(path)
-        .map_err(|e| nnef_err(format!("{}: cannot load NNEF model: {e:#}", path.display())))?;
+pub fn load(path: &Path, labels: Option<&[u8]>) -> Result<ImportedModel> {
+    // tract-nnef panics on some malformed inputs (e.g. a property it cannot resolve): turn that
+    // into an error instead of taking the caller's process down.
+    let loaded = std::panic::catch_unwind(|| framework().model_for_path(path));
+    let typed = match loaded {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => {
+            return Err(nnef_err(format!(
+                "{}: cannot load NNEF model: {e:#}",
+                path.display()
+            )))
+        }
+        Err(_) => {
+            return Err(nnef_err(format!(
+                "{}: cannot load NNEF model: tract-nnef panicked on it",
+                path.display()
+            )))
+        }
+    };
     let inputs = typed
         .input_outlets()
         .map_err(|e| nnef_err(format!("{e:#}")))?;
@@ -65,16 +85,9 @@ pub fn load(path: &Path) -> Result<ImportedModel> {
     };
     let has_logits = prop_i64(PROP_HAS_LOGITS) == Some(1) && outputs.len() > 1;
     let epoch = prop_i64(PROP_EPOCH).and_then(|e| u32::try_from(e).ok());
-    let labels = match typed.properties.get(PROP_LABELS) {
-        Some(t) => {
-            let bytes = t
-                .try_as_plain_ram()
-                .ok()
-                .and_then(|p| p.as_slice::<u8>().ok().map(|s| s.to_vec()))
-                .ok_or_else(|| {
-                    model_mismatch("NNEF property edgeclass.labels is not a byte tensor")
-                })?;
-            Some(super::parse_labels(&bytes, classes)?)
+    let labels = match labels {
+        Some(bytes) => {
+            Some(super::parse_labels(bytes, classes).map_err(|e| e.context(path.display()))?)
         }
         None => None,
     };
@@ -107,21 +120,47 @@ pub fn load(path: &Path) -> Result<ImportedModel> {
     })
 }
 
-/// Save a (not yet optimised) model as NNEF: a gzipped tar for `.tgz`/`.gz` paths, else a tar.
-pub fn save(typed: TypedModel, path: &Path) -> Result<()> {
+/// Save a (not yet optimised) model as NNEF: a gzipped tar for `.tgz`/`.gz` paths, else a tar,
+/// with `labels.txt` beside `graph.nnef`.
+pub fn save(typed: TypedModel, labels: Option<&[String]>, path: &Path) -> Result<()> {
     // Only a decluttered model can be serialised (the optimised one has codegen-only operators).
     let model = typed
         .into_decluttered()
         .map_err(|e| nnef_err(format!("declutter before NNEF export: {e:#}")))?;
-    let name = path.to_string_lossy();
-    let file = std::fs::File::create(path).map_err(|e| crate::error::io(path, e))?;
     let fail = |e: TractError| nnef_err(format!("{}: writing NNEF: {e:#}", path.display()));
+    let io_fail = |e: std::io::Error| crate::error::io(path, e);
+    // tract writes a finished tar; re-pack it with labels.txt added.
+    let nnef_tar = framework().write_to_tar(&model, Vec::new()).map_err(fail)?;
+    let file = std::fs::File::create(path).map_err(io_fail)?;
+    let name = path.to_string_lossy();
     if name.ends_with(".tgz") || name.ends_with(".gz") {
         let gz = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
-        let gz = framework().write_to_tar(&model, gz).map_err(fail)?;
-        gz.finish().map_err(|e| crate::error::io(path, e))?;
+        let gz = repack(&nnef_tar, labels, gz).map_err(io_fail)?;
+        gz.finish().map_err(io_fail)?;
     } else {
-        framework().write_to_tar(&model, file).map_err(fail)?;
+        repack(&nnef_tar, labels, file)
+            .map_err(io_fail)?
+            .sync_all()
+            .map_err(io_fail)?;
     }
     Ok(())
+}
+
+/// Copy the tar `nnef_tar` into `sink`, adding `labels.txt`; returns the sink (tar finished).
+fn repack<W: Write>(nnef_tar: &[u8], labels: Option<&[String]>, sink: W) -> std::io::Result<W> {
+    let mut out = tar::Builder::new(sink);
+    let mut input = tar::Archive::new(nnef_tar);
+    for entry in input.entries()? {
+        let mut entry = entry?;
+        let mut header = entry.header().clone();
+        out.append(&mut header, &mut entry)?;
+    }
+    if let Some(labels) = labels {
+        let text = labels.join("\n") + "\n";
+        let mut header = tar::Header::new_gnu();
+        header.set_size(text.len() as u64);
+        header.set_mode(0o644);
+        out.append_data(&mut header, LABELS_FILE, text.as_bytes())?;
+    }
+    out.into_inner()
 }

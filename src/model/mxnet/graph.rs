@@ -572,9 +572,11 @@ impl Builder<'_> {
         let ceil = match a.str("pooling_convention").unwrap_or("valid") {
             "valid" => false,
             "full" => true,
-            other => return Err(unsupported_operator(format!(
+            other => {
+                return Err(unsupported_operator(format!(
                 "node {name} (Pooling): pooling_convention {other} is not supported (valid, full)"
-            ))),
+            )))
+            }
         };
         let count_include_pad = a.bool("count_include_pad", true)?;
         let ps = PoolSpec {

@@ -50,11 +50,8 @@ pub struct Symbol {
 /// Parse symbol JSON text.
 pub fn parse(text: &str) -> Result<Symbol> {
     let root: Value = serde_json::from_str(text).map_err(|e| {
-        symbol_format(format!(
-            "symbol file is not valid JSON: {e} (line {}, column {})",
-            e.line(),
-            e.column()
-        ))
+        // serde's message already names the line and column.
+        symbol_format(format!("symbol file is not valid JSON: {e}"))
     })?;
     let nodes_json = root
         .get("nodes")

@@ -1,0 +1,62 @@
+//! Every broken model in tests/fixtures/hostile-models gets its own clear error: the expected code,
+//! and a message matching the suggestions in expected.json (each alternative a plain substring,
+//! case-insensitive). No panic, no hang, no huge allocation (a test would die of it).
+
+mod common;
+
+use edgeclass::model::ImportedModel;
+use edgeclass::Code;
+use serde_json::Value;
+
+fn expected_code(case: &str) -> Code {
+    match case {
+        "params-missing-array" | "weights-shape-mismatch" | "model-shapes-wrong-rank" => {
+            Code::ModelMismatch
+        }
+        c if c.starts_with("params-") => Code::ParamsFormat,
+        "symbol-unknown-op" => Code::UnsupportedOperator,
+        c if c.starts_with("symbol-") => Code::SymbolFormat,
+        "missing-params" | "missing-model-shapes" => Code::ModelNotFound,
+        other => panic!("no expectation for {other}"),
+    }
+}
+
+#[test]
+fn every_hostile_model_is_rejected_clearly() {
+    let dir = common::fixtures().join("hostile-models");
+    let expected: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap();
+    let cases = expected.as_object().unwrap();
+    assert_eq!(cases.len(), 20);
+    for (case, spec) in cases {
+        let started = std::time::Instant::now();
+        let err = match ImportedModel::load(&dir.join(case)).and_then(|m| m.into_model()) {
+            Ok(_) => panic!("{case}: loaded, but it must be rejected"),
+            Err(e) => e,
+        };
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "{case}: took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(err.code, expected_code(case), "{case}: {err}");
+        let msg = err.message.to_lowercase();
+        for pattern in spec["error_should_match_each_regex_case_insensitive"]
+            .as_array()
+            .unwrap()
+        {
+            let alternatives: Vec<String> = pattern
+                .as_str()
+                .unwrap()
+                .split('|')
+                .map(|s| s.to_lowercase())
+                .collect();
+            assert!(
+                alternatives.iter().any(|a| msg.contains(a.as_str())),
+                "{case}: message {:?} matches none of {alternatives:?}",
+                err.message
+            );
+        }
+        eprintln!("{case}: {err}");
+    }
+}
