@@ -75,6 +75,44 @@ impl ImportedModel {
         }
     }
 
+    /// Build from an already parsed symbol and weights (by variable name) and the input shape
+    /// `[1, C, H, W]`: the in-memory path (tests, fuzzing, embedders with their own storage).
+    pub fn from_mxnet_parts(
+        symbol: &mxnet::symbol::Symbol,
+        params: &std::collections::HashMap<String, mxnet::params::NdArray>,
+        input: [usize; 4],
+        labels: Option<Vec<String>>,
+    ) -> Result<ImportedModel> {
+        let built = mxnet::graph::build(symbol, params, input)?;
+        if let Some(l) = &labels {
+            if l.len() != built.classes {
+                return Err(model_mismatch(format!(
+                    "{} labels for {} classes",
+                    l.len(),
+                    built.classes
+                )));
+            }
+        }
+        let info = ModelInfo {
+            format: "mxnet",
+            origin: "memory".into(),
+            files: Vec::new(),
+            input_shape: input,
+            classes: built.classes,
+            epoch: None,
+            mxnet_version: symbol.mxnet_version,
+            parameter_count: built.parameter_count,
+            weight_bytes: built.weight_bytes,
+            operators: built.operators,
+            has_logits: built.has_logits,
+        };
+        Ok(ImportedModel {
+            typed: built.model,
+            info,
+            labels,
+        })
+    }
+
     fn from_mxnet(f: artefact::MxnetFiles) -> Result<ImportedModel> {
         let ctx = |name: &str| format!("{}/{name}", f.origin);
         let symbol_text = std::str::from_utf8(&f.symbol).map_err(|_| {
