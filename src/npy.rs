@@ -148,7 +148,7 @@ mod tests {
 
     fn npy(header: &str, data: &[u8]) -> Vec<u8> {
         let mut h = header.to_string();
-        while (10 + h.len() + 1) % 16 != 0 {
+        while !(10 + h.len() + 1).is_multiple_of(16) {
             h.push(' ');
         }
         h.push('\n');

@@ -143,7 +143,8 @@ fn avg_pooling_count_include_pad() {
 #[test]
 fn activations() {
     let x = [-100.0f32, -1.0, 0.0, 2.0, 100.0];
-    let cases: [(&str, fn(f32) -> f32); 4] = [
+    type Reference = fn(f32) -> f32;
+    let cases: [(&str, Reference); 4] = [
         ("relu", |v| v.max(0.0)),
         ("sigmoid", |v| 1.0 / (1.0 + (-v as f64).exp()) as f32),
         ("tanh", |v| (v as f64).tanh() as f32),

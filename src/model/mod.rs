@@ -344,6 +344,33 @@ impl Model {
     }
 }
 
+impl Model {
+    /// Run once and time every tract node: `(node name, operator, time)` in execution order.
+    /// For `edgeclass bench` and for finding where time goes.
+    pub fn profile(
+        &self,
+        state: &mut ModelState,
+        input: &[f32],
+    ) -> Result<Vec<(String, String, Duration)>> {
+        let tensor =
+            Tensor::from_shape(&self.info.input_shape, input).map_err(|e| tract_err("input", e))?;
+        let mut times = Vec::new();
+        state
+            .state
+            .run_plan_with_eval(
+                tvec![tensor.into_tvalue()],
+                |ctx, op_state, node, inputs| {
+                    let t0 = Instant::now();
+                    let r = tract_core::plan::eval(ctx, op_state, node, inputs);
+                    times.push((node.name.clone(), node.op.name().to_string(), t0.elapsed()));
+                    r
+                },
+            )
+            .map_err(|e| tract_err("profiling the model", e))?;
+        Ok(times)
+    }
+}
+
 /// Indices of the `k` largest values, best first (ties: lower index first, like a stable sort).
 pub fn top_k(values: &[f32], k: usize) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..values.len()).collect();

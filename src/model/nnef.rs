@@ -152,8 +152,8 @@ fn repack<W: Write>(nnef_tar: &[u8], labels: Option<&[String]>, sink: W) -> std:
     let mut input = tar::Archive::new(nnef_tar);
     for entry in input.entries()? {
         let mut entry = entry?;
-        let mut header = entry.header().clone();
-        out.append(&mut header, &mut entry)?;
+        let header = entry.header().clone();
+        out.append(&header, &mut entry)?;
     }
     if let Some(labels) = labels {
         let text = labels.join("\n") + "\n";

@@ -239,7 +239,7 @@ fn parse_int(s: &str) -> Option<i64> {
 }
 
 /// `"(3, 3)"`, `"(3,3)"`, `"[3,3]"`, `"3"`, `"(3,)"`, `"None"`, `"()"`.
-pub fn parse_tuple(s: &str) -> std::result::Result<Option<Vec<usize>>, ()> {
+pub fn parse_tuple(s: &str) -> std::result::Result<Option<Vec<usize>>, String> {
     let s = s.trim();
     if s == "None" {
         return Ok(None);
@@ -252,8 +252,8 @@ pub fn parse_tuple(s: &str) -> std::result::Result<Option<Vec<usize>>, ()> {
         };
     let mut out = Vec::new();
     for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let i = parse_int(part).ok_or(())?;
-        out.push(usize::try_from(i).map_err(|_| ())?);
+        let i = parse_int(part).ok_or_else(|| format!("{part:?} is not an integer"))?;
+        out.push(usize::try_from(i).map_err(|_| format!("{part:?} is negative"))?);
     }
     if out.is_empty() {
         return Ok(None);
