@@ -8,6 +8,7 @@
 
 pub mod answer;
 pub mod error;
+pub mod image;
 pub mod model;
 pub mod npy;
 

@@ -15,12 +15,20 @@ pub fn orientation(tiff: &[u8]) -> Option<u8> {
     };
     let u16_at = |at: usize| -> Option<u16> {
         let b = tiff.get(at..at.checked_add(2)?)?;
-        Some(if little { u16::from_le_bytes([b[0], b[1]]) } else { u16::from_be_bytes([b[0], b[1]]) })
+        Some(if little {
+            u16::from_le_bytes([b[0], b[1]])
+        } else {
+            u16::from_be_bytes([b[0], b[1]])
+        })
     };
     let u32_at = |at: usize| -> Option<u32> {
         let b = tiff.get(at..at.checked_add(4)?)?;
         let a = [b[0], b[1], b[2], b[3]];
-        Some(if little { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) })
+        Some(if little {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        })
     };
     let ifd0 = usize::try_from(u32_at(4)?).ok()?;
     let count = usize::from(u16_at(ifd0)?);
@@ -53,12 +61,23 @@ pub fn swaps_axes(orientation: u8) -> bool {
 /// 4 = mirror top-bottom; 5 = transpose; 6 = rotate 90 clockwise (transpose, mirror left-right);
 /// 7 = transverse (transpose, rotate 180); 8 = rotate 90 counter-clockwise (transpose, mirror
 /// top-bottom). `dst` must hold exactly as many bytes as `src`.
-pub fn apply(orientation: u8, src: &[u8], width: usize, height: usize, channels: usize, dst: &mut [u8]) {
+pub fn apply(
+    orientation: u8,
+    src: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+    dst: &mut [u8],
+) {
     debug_assert_eq!(src.len(), width * height * channels);
     debug_assert_eq!(dst.len(), src.len());
     let transposed = swaps_axes(orientation);
     // Output size: transposed orientations swap the axes.
-    let (out_w, out_h) = if transposed { (height, width) } else { (width, height) };
+    let (out_w, out_h) = if transposed {
+        (height, width)
+    } else {
+        (width, height)
+    };
     // For each output pixel (ox, oy), the source pixel. After a transpose the output's x runs
     // along the source's y; the flips then mirror the output axes.
     let (mirror_x, mirror_y) = match orientation {
@@ -71,7 +90,11 @@ pub fn apply(orientation: u8, src: &[u8], width: usize, height: usize, channels:
         8 => (false, true),
         _ => (false, false),
     };
-    for (oy, out_row) in dst.chunks_exact_mut(out_w * channels).take(out_h).enumerate() {
+    for (oy, out_row) in dst
+        .chunks_exact_mut(out_w * channels)
+        .take(out_h)
+        .enumerate()
+    {
         let ty = if mirror_y { out_h - 1 - oy } else { oy };
         for (ox, out_px) in out_row.chunks_exact_mut(channels).enumerate() {
             let tx = if mirror_x { out_w - 1 - ox } else { ox };

@@ -33,6 +33,9 @@ pub struct JpegHeader {
     pub height: u32,
     pub components: u8,
     pub progressive: bool,
+    /// Arithmetic entropy coding (SOF9/SOF10 or a DAC segment): libjpeg-turbo decodes it,
+    /// zune-jpeg 0.5.15 does not.
+    pub arithmetic: bool,
     pub color_space: JpegColorSpace,
     /// Byte range of the first `Exif\0\0` APP1 payload's TIFF data, if any.
     pub exif: Option<(usize, usize)>,
@@ -53,7 +56,7 @@ enum Walk {
 }
 
 /// Parse the headers. Errors: corrupt or truncated headers, no frame header, and the JPEG
-/// variants zune-jpeg cannot decode (arithmetic coding, lossless, hierarchical, 12-bit).
+/// variants neither decoder handles here (lossless, hierarchical, 12-bit).
 pub fn parse_header(bytes: &[u8]) -> Result<JpegHeader> {
     scan_markers(bytes, Walk::Headers)
 }
@@ -70,7 +73,8 @@ fn scan_markers(bytes: &[u8], walk: Walk) -> Result<JpegHeader> {
     if bytes.get(0..2) != Some(&[0xff, 0xd8]) {
         return Err(corrupt_image("JPEG: missing start-of-image marker"));
     }
-    let mut frame: Option<(u32, u32, u8, bool, [u8; 3])> = None;
+    let mut frame: Option<Frame> = None;
+    let mut saw_dac = false;
     let mut saw_jfif = false;
     let mut adobe_transform: Option<u8> = None;
     let mut exif = None;
@@ -92,7 +96,9 @@ fn scan_markers(bytes: &[u8], walk: Walk) -> Result<JpegHeader> {
             0xd9 => {
                 // EOI
                 if walk == Walk::Headers || scans == 0 {
-                    return Err(corrupt_image("JPEG: end-of-image marker before any image data"));
+                    return Err(corrupt_image(
+                        "JPEG: end-of-image marker before any image data",
+                    ));
                 }
                 break;
             }
@@ -101,9 +107,13 @@ fn scan_markers(bytes: &[u8], walk: Walk) -> Result<JpegHeader> {
         }
         let length = usize::from(be16(bytes, pos).ok_or_else(|| truncated(walk, scans))?);
         if length < 2 {
-            return Err(corrupt_image(format!("JPEG: marker 0xFF{marker:02X} has length {length}")));
+            return Err(corrupt_image(format!(
+                "JPEG: marker 0xFF{marker:02X} has length {length}"
+            )));
         }
-        let payload = bytes.get(pos + 2..pos + length).ok_or_else(|| truncated(walk, scans))?;
+        let payload = bytes
+            .get(pos + 2..pos + length)
+            .ok_or_else(|| truncated(walk, scans))?;
         match marker {
             0xc0..=0xcf if !matches!(marker, 0xc4 | 0xc8 | 0xcc) => {
                 if frame.is_some() {
@@ -111,9 +121,7 @@ fn scan_markers(bytes: &[u8], walk: Walk) -> Result<JpegHeader> {
                 }
                 frame = Some(parse_frame(marker, payload)?);
             }
-            0xcc => {
-                return Err(unsupported_image_feature("arithmetic-coded JPEG is not supported"));
-            }
+            0xcc => saw_dac = true,
             0xe0 if payload.starts_with(b"JFIF\0") => saw_jfif = true,
             0xe1 if exif.is_none() && payload.starts_with(b"Exif\0\0") => {
                 exif = Some((pos + 2 + 6, pos + length));
@@ -135,7 +143,9 @@ fn scan_markers(bytes: &[u8], walk: Walk) -> Result<JpegHeader> {
                 loop {
                     match bytes.get(pos..pos + 2) {
                         None => return Err(truncated(walk, scans)),
-                        Some([0xff, next]) if *next != 0 && !(0xd0..=0xd7).contains(next) && *next != 0xff => {
+                        Some([0xff, next])
+                            if *next != 0 && !(0xd0..=0xd7).contains(next) && *next != 0xff =>
+                        {
                             break;
                         }
                         Some(_) => pos += 1,
@@ -147,8 +157,15 @@ fn scan_markers(bytes: &[u8], walk: Walk) -> Result<JpegHeader> {
         }
         pos += length;
     }
-    let (width, height, components, progressive, ids) =
-        frame.ok_or_else(|| corrupt_image("JPEG: no frame header"))?;
+    let Frame {
+        width,
+        height,
+        components,
+        progressive,
+        arithmetic,
+        ids,
+    } = frame.ok_or_else(|| corrupt_image("JPEG: no frame header"))?;
+    let arithmetic = arithmetic || saw_dac;
     let color_space = match components {
         1 => JpegColorSpace::Gray,
         3 => {
@@ -171,10 +188,20 @@ fn scan_markers(bytes: &[u8], walk: Walk) -> Result<JpegHeader> {
             Some(_) => JpegColorSpace::Ycck,
         },
         n => {
-            return Err(unsupported_image_feature(format!("JPEG with {n} components is not supported")))
+            return Err(unsupported_image_feature(format!(
+                "JPEG with {n} components is not supported"
+            )))
         }
     };
-    Ok(JpegHeader { width, height, components, progressive, color_space, exif })
+    Ok(JpegHeader {
+        width,
+        height,
+        components,
+        progressive,
+        arithmetic,
+        color_space,
+        exif,
+    })
 }
 
 fn truncated(walk: Walk, scans: usize) -> Error {
@@ -185,18 +212,31 @@ fn truncated(walk: Walk, scans: usize) -> Error {
     }
 }
 
-type Frame = (u32, u32, u8, bool, [u8; 3]);
+/// The frame header's fields we use.
+#[derive(Clone, Copy)]
+struct Frame {
+    width: u32,
+    height: u32,
+    components: u8,
+    progressive: bool,
+    arithmetic: bool,
+    /// The first three component ids ('R', 'G', 'B' marks an RGB file for libjpeg).
+    ids: [u8; 3],
+}
 
 fn parse_frame(marker: u8, payload: &[u8]) -> Result<Frame> {
     match marker {
-        0xc9..=0xcb | 0xcd..=0xcf => {
-            return Err(unsupported_image_feature("arithmetic-coded JPEG is not supported"))
+        0xc3 | 0xcb => return Err(unsupported_image_feature("lossless JPEG is not supported")),
+        0xc5..=0xc7 | 0xcd..=0xcf => {
+            return Err(unsupported_image_feature(
+                "hierarchical JPEG is not supported",
+            ))
         }
-        0xc3 => return Err(unsupported_image_feature("lossless JPEG is not supported")),
-        0xc5..=0xc7 => return Err(unsupported_image_feature("hierarchical JPEG is not supported")),
         _ => {}
     }
-    let precision = *payload.first().ok_or_else(|| corrupt_image("JPEG: empty frame header"))?;
+    let precision = *payload
+        .first()
+        .ok_or_else(|| corrupt_image("JPEG: empty frame header"))?;
     if precision != 8 {
         return Err(unsupported_image_feature(format!(
             "{precision}-bit JPEG is not supported (only 8-bit samples)"
@@ -204,7 +244,9 @@ fn parse_frame(marker: u8, payload: &[u8]) -> Result<Frame> {
     }
     let height = be16(payload, 1).ok_or_else(|| corrupt_image("JPEG: short frame header"))?;
     let width = be16(payload, 3).ok_or_else(|| corrupt_image("JPEG: short frame header"))?;
-    let components = *payload.get(5).ok_or_else(|| corrupt_image("JPEG: short frame header"))?;
+    let components = *payload
+        .get(5)
+        .ok_or_else(|| corrupt_image("JPEG: short frame header"))?;
     if width == 0 || height == 0 {
         return Err(corrupt_image(format!(
             "JPEG: frame header declares {width}x{height} (a height defined later by DNL is not supported)"
@@ -212,24 +254,39 @@ fn parse_frame(marker: u8, payload: &[u8]) -> Result<Frame> {
     }
     let need = 6 + 3 * usize::from(components);
     if payload.len() < need {
-        return Err(corrupt_image("JPEG: frame header shorter than its component list"));
+        return Err(corrupt_image(
+            "JPEG: frame header shorter than its component list",
+        ));
     }
     let mut ids = [0u8; 3];
-    for (i, id) in ids.iter_mut().enumerate().take(usize::from(components).min(3)) {
+    for (i, id) in ids
+        .iter_mut()
+        .enumerate()
+        .take(usize::from(components).min(3))
+    {
         *id = payload[6 + 3 * i];
     }
-    Ok((u32::from(width), u32::from(height), components, marker == 0xc2, ids))
+    Ok(Frame {
+        width: u32::from(width),
+        height: u32::from(height),
+        components,
+        progressive: matches!(marker, 0xc2 | 0xca),
+        arithmetic: matches!(marker, 0xc9 | 0xca),
+        ids,
+    })
 }
 
 /// Bytes of the buffer the decode writes into, for `mode` (before any conversion).
 pub fn decode_buffer_bytes(header: &JpegHeader, mode: ColorMode) -> usize {
-    let pixels = header.width as usize * header.height as usize;
+    // Saturating: on 32-bit targets with raised caps the product may not fit; the byte limit
+    // then refuses it instead of a wrapped size getting through.
+    let pixels = (header.width as usize).saturating_mul(header.height as usize);
     let per_pixel = match (header.color_space, mode) {
         (JpegColorSpace::Cmyk | JpegColorSpace::Ycck, _) => 4,
         (_, ColorMode::Rgb) | (JpegColorSpace::Rgb, ColorMode::Gray) => 3,
         (_, ColorMode::Gray) => 1,
     };
-    pixels * per_pixel
+    pixels.saturating_mul(per_pixel)
 }
 
 /// An estimate of the memory zune-jpeg allocates itself: progressive files keep every DCT
@@ -239,9 +296,9 @@ pub fn decoder_scratch_bytes(header: &JpegHeader) -> usize {
     let padded_h = (header.height as usize).div_ceil(16) * 16;
     let comps = usize::from(header.components);
     if header.progressive {
-        padded_w * padded_h * comps * 2
+        padded_w.saturating_mul(padded_h).saturating_mul(comps * 2)
     } else {
-        padded_w * 16 * comps * 2 * 3
+        padded_w.saturating_mul(16 * comps * 2 * 3)
     }
 }
 
@@ -261,6 +318,11 @@ pub fn decode_zune(
     opts: &DecodeOptions,
     buf: &mut Vec<u8>,
 ) -> Result<usize> {
+    if header.arithmetic {
+        return Err(unsupported_image_feature(
+            "arithmetic-coded JPEG is not supported (by the zune decoder; a jpeg-turbo build decodes it)",
+        ));
+    }
     let out_space = match (header.color_space, mode) {
         (JpegColorSpace::Cmyk, _) => ColorSpace::CMYK,
         (JpegColorSpace::Ycck, _) => ColorSpace::YCCK,
@@ -301,7 +363,10 @@ pub fn decode_zune(
     if decoder.output_buffer_size() != Some(need) {
         return Err(Error::new(
             crate::error::Code::Internal,
-            format!("JPEG: zune wants {:?} output bytes, expected {need}", decoder.output_buffer_size()),
+            format!(
+                "JPEG: zune wants {:?} output bytes, expected {need}",
+                decoder.output_buffer_size()
+            ),
         ));
     }
     if buf.len() < need {
@@ -384,4 +449,52 @@ fn ycck_to_cmyk(buf: &mut [u8]) {
         px[1] = (255 - (y + g)).clamp(0, 255) as u8;
         px[2] = (255 - (y + cb_b)).clamp(0, 255) as u8;
     }
+}
+
+/// Decode with libjpeg-turbo (ISLOW IDCT and fancy upsampling: TurboJPEG's defaults and what
+/// OpenCV uses) into `buf`, converted to `mode` like OpenCV. The caller has already checked
+/// completeness: libjpeg-turbo only warns on truncated data.
+#[cfg(feature = "jpeg-turbo")]
+pub fn decode_turbo(
+    bytes: &[u8],
+    header: &JpegHeader,
+    mode: ColorMode,
+    buf: &mut Vec<u8>,
+) -> Result<usize> {
+    use turbojpeg::PixelFormat;
+    let format = match (header.color_space, mode) {
+        // libjpeg turns YCCK into CMYK itself; OpenCV then applies its CMYK formula.
+        (JpegColorSpace::Cmyk | JpegColorSpace::Ycck, _) => PixelFormat::CMYK,
+        (_, ColorMode::Rgb) => PixelFormat::RGB,
+        // libjpeg's own gray output: the Y plane, or its RGB->gray formula for RGB files.
+        (_, ColorMode::Gray) => PixelFormat::GRAY,
+    };
+    let (width, height) = (header.width as usize, header.height as usize);
+    let need = width * height * format.size();
+    if buf.len() < need {
+        buf.resize(need, 0);
+    }
+    let turbo_error = |e: turbojpeg::Error| corrupt_image(format!("JPEG (libjpeg-turbo): {e}"));
+    let mut decompressor = turbojpeg::Decompressor::new().map_err(turbo_error)?;
+    let image = turbojpeg::Image {
+        pixels: &mut buf[..need],
+        width,
+        pitch: width * format.size(),
+        height,
+        format,
+    };
+    decompressor.decompress(bytes, image).map_err(turbo_error)?;
+    let pixels = width * height;
+    Ok(match header.color_space {
+        // libjpeg already converted YCCK to CMYK: apply only OpenCV's CMYK step.
+        JpegColorSpace::Ycck | JpegColorSpace::Cmyk => {
+            let as_cmyk = JpegHeader {
+                color_space: JpegColorSpace::Cmyk,
+                ..header.clone()
+            };
+            convert_decoded(&as_cmyk, mode, &mut buf[..need])
+        }
+        // libjpeg produced the final layout (RGB, replicated gray, or its gray conversion).
+        _ => pixels * mode.channels(),
+    })
 }

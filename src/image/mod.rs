@@ -5,6 +5,15 @@
 //! Stages: [`sniff`] (content type, format from the bytes), [`jpeg`] / [`png`] (headers and
 //! pixels), [`exif`] (orientation), [`resize`] (bit-exact INTER_LINEAR), [`tensor`] (layout).
 //! Sizes come from the headers and are checked against the caps before any pixel buffer exists.
+//!
+//! Policies where OpenCV gives no usable answer:
+//! - truncated or header-only JPEGs are `Code::CorruptImage` (OpenCV returns uninitialised rows);
+//! - BMP and other formats OpenCV would decode are `Code::UnsupportedImageFormat` (the connector
+//!   documents JPEG and PNG only);
+//! - arithmetic-coded JPEGs need the `jpeg-turbo` build (zune-jpeg 0.5.15 cannot decode them);
+//! - gray mode on a PNG with a gAMA chunk uses the same fixed-point formula as without it: libpng
+//!   would go through its gamma tables, which we do not model (the colour path ignores gAMA, as
+//!   OpenCV's does).
 
 pub mod exif;
 pub mod jpeg;
@@ -18,7 +27,9 @@ use std::time::Instant;
 pub use resize::{resize_linear, Resizer};
 pub use sniff::{detect_format, parse_content_type, DeclaredType, ImageFormat};
 
-use crate::error::{content_type_mismatch, image_too_large, invalid_argument, memory_limit, Code, Error, Result};
+use crate::error::{
+    content_type_mismatch, image_too_large, invalid_argument, memory_limit, Code, Error, Result,
+};
 
 /// Which JPEG decoder produces the pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -116,17 +127,25 @@ pub fn probe(content_type: &str, bytes: &[u8], options: &DecodeOptions) -> Resul
     probe_header(content_type, bytes, options).map(|(info, _)| info)
 }
 
-fn probe_header(content_type: &str, bytes: &[u8], options: &DecodeOptions) -> Result<(ImageInfo, Header)> {
+fn probe_header(
+    content_type: &str,
+    bytes: &[u8],
+    options: &DecodeOptions,
+) -> Result<(ImageInfo, Header)> {
     let declared = parse_content_type(content_type)?;
     let format = detect_format(bytes)?;
     if !declared.agrees_with(format) {
-        let message = format!("content type {content_type:?} but the bytes are {}", format.name());
+        let message = format!(
+            "content type {content_type:?} but the bytes are {}",
+            format.name()
+        );
         if options.strict_content_type {
             return Err(content_type_mismatch(message));
         }
         log::warn!("{message}; decoding as {}", format.name());
     }
-    let (header, stored_w, stored_h, components, bit_depth, progressive, exif_range) = match format {
+    let (header, stored_w, stored_h, components, bit_depth, progressive, exif_range) = match format
+    {
         ImageFormat::Jpeg => {
             let h = jpeg::parse_header(bytes)?;
             let (w, ht, c, p, e) = (h.width, h.height, h.components, h.progressive, h.exif);
@@ -146,13 +165,17 @@ fn probe_header(content_type: &str, bytes: &[u8], options: &DecodeOptions) -> Re
     };
     check_caps(stored_w, stored_h, options)?;
     let orientation = match exif_range {
-        Some((start, end)) if options.apply_exif => {
-            bytes.get(start..end).and_then(exif::orientation).unwrap_or(1)
-        }
+        Some((start, end)) if options.apply_exif => bytes
+            .get(start..end)
+            .and_then(exif::orientation)
+            .unwrap_or(1),
         _ => 1,
     };
-    let (width, height) =
-        if exif::swaps_axes(orientation) { (stored_h, stored_w) } else { (stored_w, stored_h) };
+    let (width, height) = if exif::swaps_axes(orientation) {
+        (stored_h, stored_w)
+    } else {
+        (stored_w, stored_h)
+    };
     let mut info = ImageInfo {
         format,
         width,
@@ -198,11 +221,23 @@ fn check_caps(width: u32, height: u32, options: &DecodeOptions) -> Result<()> {
 
 fn header_decode_bytes(header: &Header, info: &ImageInfo) -> usize {
     let (decode, scratch) = match header {
-        Header::Jpeg(h) => (jpeg::decode_buffer_bytes(h, ColorMode::Rgb), jpeg::decoder_scratch_bytes(h)),
-        Header::Png(h) => (png::decode_buffer_bytes(h, ColorMode::Rgb), png::decoder_scratch_bytes(h)),
+        Header::Jpeg(h) => (
+            jpeg::decode_buffer_bytes(h, ColorMode::Rgb),
+            jpeg::decoder_scratch_bytes(h),
+        ),
+        Header::Png(h) => (
+            png::decode_buffer_bytes(h, ColorMode::Rgb),
+            png::decoder_scratch_bytes(h),
+        ),
     };
-    let oriented = if info.orientation != 1 { info.width as usize * info.height as usize * 3 } else { 0 };
-    decode + oriented + scratch
+    let oriented = if info.orientation != 1 {
+        (info.width as usize)
+            .saturating_mul(info.height as usize)
+            .saturating_mul(3)
+    } else {
+        0
+    };
+    decode.saturating_add(oriented).saturating_add(scratch)
 }
 
 /// Bytes a decode of this image needs (our buffers plus the decoder's own, estimated), so a
@@ -242,11 +277,20 @@ pub struct ImageDecoder {
 
 impl ImageDecoder {
     pub fn new(options: DecodeOptions) -> ImageDecoder {
-        ImageDecoder { options, decoded: Vec::new(), oriented: Vec::new() }
+        ImageDecoder {
+            options,
+            decoded: Vec::new(),
+            oriented: Vec::new(),
+        }
     }
 
     /// Decode `bytes` (declared as `content_type`) as OpenCV's `imdecode` would, in `mode`.
-    pub fn decode(&mut self, content_type: &str, bytes: &[u8], mode: ColorMode) -> Result<DecodedView<'_>> {
+    pub fn decode(
+        &mut self,
+        content_type: &str,
+        bytes: &[u8],
+        mode: ColorMode,
+    ) -> Result<DecodedView<'_>> {
         let options = self.options;
         let (info, header) = probe_header(content_type, bytes, &options)?;
         let (w, h) = (info.stored_width as usize, info.stored_height as usize);
@@ -255,11 +299,13 @@ impl ImageDecoder {
                 // Completeness first: zune-jpeg would fill missing data in silently.
                 jpeg::check_complete(bytes)?;
                 match options.jpeg_decoder {
-                    JpegDecoder::Zune => jpeg::decode_zune(bytes, hd, mode, &options, &mut self.decoded)?,
+                    JpegDecoder::Zune => {
+                        jpeg::decode_zune(bytes, hd, mode, &options, &mut self.decoded)?
+                    }
                     JpegDecoder::Turbo => decode_turbo(bytes, hd, mode, &mut self.decoded)?,
                 }
             }
-            Header::Png(hd) => png::decode(bytes, hd, mode, &options, &mut self.decoded)?,
+            Header::Png(hd) => png::decode(bytes, hd, mode, &mut self.decoded)?,
         };
         let channels = mode.channels();
         if len != w * h * channels {
@@ -274,16 +320,34 @@ impl ImageDecoder {
             if self.oriented.len() < len {
                 self.oriented.resize(len, 0);
             }
-            exif::apply(info.orientation, &self.decoded[..len], w, h, channels, &mut self.oriented[..len]);
+            exif::apply(
+                info.orientation,
+                &self.decoded[..len],
+                w,
+                h,
+                channels,
+                &mut self.oriented[..len],
+            );
             &self.oriented[..len]
         };
         let (width, height) = (info.width as usize, info.height as usize);
-        Ok(DecodedView { info, width, height, channels, pixels })
+        Ok(DecodedView {
+            info,
+            width,
+            height,
+            channels,
+            pixels,
+        })
     }
 }
 
 #[cfg(feature = "jpeg-turbo")]
-fn decode_turbo(bytes: &[u8], header: &jpeg::JpegHeader, mode: ColorMode, buf: &mut Vec<u8>) -> Result<usize> {
+fn decode_turbo(
+    bytes: &[u8],
+    header: &jpeg::JpegHeader,
+    mode: ColorMode,
+    buf: &mut Vec<u8>,
+) -> Result<usize> {
     jpeg::decode_turbo(bytes, header, mode, buf)
 }
 
@@ -296,7 +360,12 @@ fn decode_turbo(_: &[u8], _: &jpeg::JpegHeader, _: ColorMode, _: &mut Vec<u8>) -
 }
 
 /// Decode into a new buffer (convenience for tools and tests; services use [`Preprocessor`]).
-pub fn decode(content_type: &str, bytes: &[u8], options: &DecodeOptions, mode: ColorMode) -> Result<DecodedImage> {
+pub fn decode(
+    content_type: &str,
+    bytes: &[u8],
+    options: &DecodeOptions,
+    mode: ColorMode,
+) -> Result<DecodedImage> {
     let mut decoder = ImageDecoder::new(*options);
     let view = decoder.decode(content_type, bytes, mode)?;
     Ok(DecodedImage {
@@ -332,15 +401,24 @@ pub struct Preprocessor {
 
 impl Preprocessor {
     /// For a model input of `channels` (1 or 3) x `height` x `width`.
-    pub fn new(channels: usize, height: usize, width: usize, options: DecodeOptions) -> Result<Preprocessor> {
+    pub fn new(
+        channels: usize,
+        height: usize,
+        width: usize,
+        options: DecodeOptions,
+    ) -> Result<Preprocessor> {
         if channels != 1 && channels != 3 {
             return Err(invalid_argument(format!(
                 "model input has {channels} channels; images give 1 (gray) or 3 (RGB)"
             )));
         }
-        let len = height.checked_mul(width).and_then(|n| n.checked_mul(channels));
+        let len = height
+            .checked_mul(width)
+            .and_then(|n| n.checked_mul(channels));
         if height == 0 || width == 0 || len.is_none() {
-            return Err(invalid_argument(format!("model input size {channels}x{height}x{width} is invalid")));
+            return Err(invalid_argument(format!(
+                "model input size {channels}x{height}x{width} is invalid"
+            )));
         }
         Ok(Preprocessor {
             channels,
@@ -362,14 +440,27 @@ impl Preprocessor {
     }
 
     /// Decode, resize and lay out one image into `out` (C x H x W floats, NCHW with N = 1).
-    pub fn preprocess(&mut self, content_type: &str, bytes: &[u8], out: &mut [f32]) -> Result<PreprocessStats> {
+    pub fn preprocess(
+        &mut self,
+        content_type: &str,
+        bytes: &[u8],
+        out: &mut [f32],
+    ) -> Result<PreprocessStats> {
         if out.len() != self.input_len() {
             return Err(Error::new(
                 Code::BufferTooSmall,
-                format!("output holds {} floats, the model input needs {}", out.len(), self.input_len()),
+                format!(
+                    "output holds {} floats, the model input needs {}",
+                    out.len(),
+                    self.input_len()
+                ),
             ));
         }
-        let mode = if self.channels == 1 { ColorMode::Gray } else { ColorMode::Rgb };
+        let mode = if self.channels == 1 {
+            ColorMode::Gray
+        } else {
+            ColorMode::Rgb
+        };
         let started = Instant::now();
         let view = self.decoder.decode(content_type, bytes, mode)?;
         let decoded = Instant::now();

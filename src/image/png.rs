@@ -4,7 +4,7 @@
 
 use std::io::Cursor;
 
-use super::{ColorMode, DecodeOptions};
+use super::ColorMode;
 use crate::error::{corrupt_image, unsupported_image_feature, Result};
 
 /// What the header chunks say.
@@ -35,12 +35,17 @@ pub fn parse_header(bytes: &[u8]) -> Result<PngHeader> {
     if bytes.get(12..16) != Some(b"IHDR") || be32(bytes, 8) != Some(13) {
         return Err(corrupt_image("PNG: the first chunk is not a 13-byte IHDR"));
     }
-    let ihdr = bytes.get(16..29).ok_or_else(|| corrupt_image("PNG: data ends inside IHDR"))?;
+    let ihdr = bytes
+        .get(16..29)
+        .ok_or_else(|| corrupt_image("PNG: data ends inside IHDR"))?;
     let width = be32(ihdr, 0).unwrap_or(0);
     let height = be32(ihdr, 4).unwrap_or(0);
-    let (bit_depth, color_type, compression, filter, interlace) = (ihdr[8], ihdr[9], ihdr[10], ihdr[11], ihdr[12]);
+    let (bit_depth, color_type, compression, filter, interlace) =
+        (ihdr[8], ihdr[9], ihdr[10], ihdr[11], ihdr[12]);
     if width == 0 || height == 0 || width > 0x7fff_ffff || height > 0x7fff_ffff {
-        return Err(corrupt_image(format!("PNG: IHDR declares an invalid size {width}x{height}")));
+        return Err(corrupt_image(format!(
+            "PNG: IHDR declares an invalid size {width}x{height}"
+        )));
     }
     let depth_ok = match color_type {
         0 => matches!(bit_depth, 1 | 2 | 4 | 8 | 16),
@@ -71,7 +76,10 @@ pub fn parse_header(bytes: &[u8]) -> Result<PngHeader> {
     let mut pos = 8usize;
     while let (Some(len), Some(kind)) = (be32(bytes, pos), bytes.get(pos + 4..pos + 8)) {
         let start = pos + 8;
-        let Some(end) = start.checked_add(len as usize).filter(|&e| e <= bytes.len()) else {
+        let Some(end) = start
+            .checked_add(len as usize)
+            .filter(|&e| e <= bytes.len())
+        else {
             break;
         };
         match kind {
@@ -99,16 +107,20 @@ fn expanded_samples(h: &PngHeader) -> usize {
 /// Bytes of the decode buffer: the decoder's output (samples x 1 or 2 bytes), and at least the
 /// converted image, which is built in place in the same buffer.
 pub fn decode_buffer_bytes(h: &PngHeader, mode: ColorMode) -> usize {
-    let pixels = h.width as usize * h.height as usize;
+    // Saturating: see `jpeg::decode_buffer_bytes`.
+    let pixels = (h.width as usize).saturating_mul(h.height as usize);
     let sample_bytes = if h.bit_depth == 16 { 2 } else { 1 };
-    (pixels * expanded_samples(h) * sample_bytes).max(pixels * mode.channels())
+    let raw = pixels.saturating_mul(expanded_samples(h) * sample_bytes);
+    raw.max(pixels.saturating_mul(mode.channels()))
 }
 
-/// An estimate of what the `png` crate allocates itself: two raw rows, the zlib window and state.
+/// An estimate of what the `png` crate allocates itself: its unfiltering buffer (up to 128 raw
+/// rows plus growth), a row for the transform, and the zlib state.
 pub fn decoder_scratch_bytes(h: &PngHeader) -> usize {
     let sample_bytes = if h.bit_depth == 16 { 2 } else { 1 };
-    let row = h.width as usize * expanded_samples(h) * sample_bytes + 1;
-    3 * row + 128 * 1024
+    let row = (h.width as usize).saturating_mul(expanded_samples(h) * sample_bytes) + 1;
+    row.saturating_mul(h.height.min(128) as usize + 4)
+        .saturating_add(128 * 1024)
 }
 
 /// Decode into `buf` as `mode` (interleaved RGB or gray, as stored, before orientation).
@@ -118,9 +130,14 @@ pub fn decoder_scratch_bytes(h: &PngHeader) -> usize {
 /// 8-bit `(9797 R + 19234 G + 3737 B) >> 15`, 16-bit `((...) + 16384) >> 15` then `>> 8`.
 /// For files with a gAMA chunk libpng goes through its gamma tables instead; we do not model
 /// that and apply the same formula, ignoring gAMA (the colour path ignores gAMA too, like OpenCV).
-pub fn decode(bytes: &[u8], header: &PngHeader, mode: ColorMode, opts: &DecodeOptions, buf: &mut Vec<u8>) -> Result<usize> {
-    let _ = opts;
-    let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: 64 << 20 });
+pub fn decode(
+    bytes: &[u8],
+    header: &PngHeader,
+    mode: ColorMode,
+    buf: &mut Vec<u8>,
+) -> Result<usize> {
+    let mut decoder =
+        png::Decoder::new_with_limits(Cursor::new(bytes), png::Limits { bytes: 64 << 20 });
     // EXPAND: palette -> RGB(A), low bit depths -> 8 bits (scaled like libpng), tRNS -> alpha.
     // 16-bit samples are kept so the gray conversion can use them, as libpng does.
     decoder.set_transformations(png::Transformations::EXPAND);
@@ -132,7 +149,9 @@ pub fn decode(bytes: &[u8], header: &PngHeader, mode: ColorMode, opts: &DecodeOp
         png::BitDepth::Eight => 1,
         png::BitDepth::Sixteen => 2,
         other => {
-            return Err(corrupt_image(format!("PNG: unexpected output depth {other:?} after expansion")))
+            return Err(corrupt_image(format!(
+                "PNG: unexpected output depth {other:?} after expansion"
+            )))
         }
     };
     let pixels = header.width as usize * header.height as usize;
@@ -185,10 +204,15 @@ fn to_gray(buf: &mut [u8], pixels: usize, samples: usize, sample_bytes: usize) -
         buf[i] = if samples <= 2 {
             buf[at]
         } else if sample_bytes == 1 {
-            let (r, g, b) = (u32::from(buf[at]), u32::from(buf[at + 1]), u32::from(buf[at + 2]));
+            let (r, g, b) = (
+                u32::from(buf[at]),
+                u32::from(buf[at + 1]),
+                u32::from(buf[at + 2]),
+            );
             ((9797 * r + 19234 * g + 3737 * b) >> 15) as u8
         } else {
-            let s = |c: usize| u32::from(u16::from_be_bytes([buf[at + 2 * c], buf[at + 2 * c + 1]]));
+            let s =
+                |c: usize| u32::from(u16::from_be_bytes([buf[at + 2 * c], buf[at + 2 * c + 1]]));
             ((((9797 * s(0) + 19234 * s(1) + 3737 * s(2)) + 16384) >> 15) >> 8) as u8
         };
     }
@@ -200,7 +224,9 @@ fn png_error(e: png::DecodingError) -> crate::error::Error {
         png::DecodingError::LimitsExceeded => {
             crate::error::memory_limit("PNG: the decoder's internal buffers would exceed 64 MiB")
         }
-        png::DecodingError::IoError(io) => corrupt_image(format!("PNG: data ends early or cannot be read ({io})")),
+        png::DecodingError::IoError(io) => {
+            corrupt_image(format!("PNG: data ends early or cannot be read ({io})"))
+        }
         other => corrupt_image(format!("PNG: {other}")),
     }
 }

@@ -78,7 +78,13 @@ impl Resizer {
         dst_w: usize,
         dst_h: usize,
     ) -> Result<()> {
-        let geometry = Geometry { src_w, src_h, dst_w, dst_h, channels };
+        let geometry = Geometry {
+            src_w,
+            src_h,
+            dst_w,
+            dst_h,
+            channels,
+        };
         check_sizes(src.len(), dst.len(), geometry)?;
         if src_w == dst_w && src_h == dst_h {
             // Weights (2048, 0) in both passes reproduce every value exactly.
@@ -162,8 +168,10 @@ impl Resizer {
         let c = g.channels;
         let src_row = &src[y * g.src_w * c..(y + 1) * g.src_w * c];
         let row = &mut self.rows[slot];
-        for ((out, &(o0, o1)), &(a0, a1)) in
-            row.chunks_exact_mut(c).zip(self.x_offsets.iter()).zip(self.x_weights.iter())
+        for ((out, &(o0, o1)), &(a0, a1)) in row
+            .chunks_exact_mut(c)
+            .zip(self.x_offsets.iter())
+            .zip(self.x_weights.iter())
         {
             for (ch, v) in out.iter_mut().enumerate() {
                 *v = i32::from(src_row[o0 + ch]) * a0 + i32::from(src_row[o1 + ch]) * a1;

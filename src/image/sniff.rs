@@ -103,7 +103,9 @@ fn describe_unknown(bytes: &[u8]) -> String {
         return name.to_string();
     }
     let head = bytes.iter().take(32);
-    let printable = head.clone().all(|&b| b == b'\t' || b == b'\n' || b == b'\r' || (0x20..0x7f).contains(&b));
+    let printable = head
+        .clone()
+        .all(|&b| b == b'\t' || b == b'\n' || b == b'\r' || (0x20..0x7f).contains(&b));
     if printable {
         let text: String = bytes.iter().take(16).map(|&b| b as char).collect();
         return format!("text ({text:?}...)");

@@ -4,7 +4,13 @@
 use crate::error::{invalid_argument, Result};
 
 /// Write interleaved `height` x `width` x `channels` u8 pixels into `out` as planar (CHW) f32.
-pub fn hwc_to_chw(pixels: &[u8], height: usize, width: usize, channels: usize, out: &mut [f32]) -> Result<()> {
+pub fn hwc_to_chw(
+    pixels: &[u8],
+    height: usize,
+    width: usize,
+    channels: usize,
+    out: &mut [f32],
+) -> Result<()> {
     let plane = height
         .checked_mul(width)
         .ok_or_else(|| invalid_argument("tensor: height x width overflows"))?;
