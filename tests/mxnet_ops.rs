@@ -21,7 +21,7 @@ fn run(
     input: &[f32],
 ) -> edgeclass::Inference {
     let symbol = symbol::parse(sym).unwrap();
-    let model = ImportedModel::from_mxnet_parts(&symbol, &params, input_shape, None)
+    let model = ImportedModel::from_mxnet_parts(&symbol, params, input_shape, None)
         .unwrap()
         .into_model()
         .unwrap();
@@ -197,7 +197,7 @@ fn unsupported_attributes_are_named() {
     let sym = r#"{"nodes": [{"op": "null", "name": "data"},
         {"op": "Pooling", "name": "p9", "attrs": {"kernel": "(1,1)", "pooling_convention": "same"}, "inputs": [[0,0,0]]}],
         "heads": [[1,0,0]]}"#;
-    let e = graph::build(&symbol::parse(sym).unwrap(), &HashMap::new(), [1, 1, 2, 2])
+    let e = graph::build(&symbol::parse(sym).unwrap(), HashMap::new(), [1, 1, 2, 2])
         .err()
         .unwrap();
     assert_eq!(e.code, edgeclass::Code::UnsupportedOperator);
@@ -208,7 +208,7 @@ fn unsupported_attributes_are_named() {
     let sym = r#"{"nodes": [{"op": "null", "name": "data"},
         {"op": "Activation", "name": "a1", "attrs": {"act_type": "gelu"}, "inputs": [[0,0,0]]}],
         "heads": [[1,0,0]]}"#;
-    let e = graph::build(&symbol::parse(sym).unwrap(), &HashMap::new(), [1, 1, 2, 2])
+    let e = graph::build(&symbol::parse(sym).unwrap(), HashMap::new(), [1, 1, 2, 2])
         .err()
         .unwrap();
     assert!(
@@ -231,7 +231,7 @@ fn a_model_loads_from_memory_like_from_disk() {
     )
     .unwrap();
     let params = edgeclass::model::mxnet::params_by_name(entries).unwrap();
-    let from_mem = ImportedModel::from_mxnet_parts(&sym, &params, [1, 3, 28, 28], None)
+    let from_mem = ImportedModel::from_mxnet_parts(&sym, params, [1, 3, 28, 28], None)
         .unwrap()
         .into_model()
         .unwrap();

@@ -79,7 +79,7 @@ impl ImportedModel {
     /// `[1, C, H, W]`: the in-memory path (tests, fuzzing, embedders with their own storage).
     pub fn from_mxnet_parts(
         symbol: &mxnet::symbol::Symbol,
-        params: &std::collections::HashMap<String, mxnet::params::NdArray>,
+        params: std::collections::HashMap<String, mxnet::params::NdArray>,
         input: [usize; 4],
         labels: Option<Vec<String>>,
     ) -> Result<ImportedModel> {
@@ -127,8 +127,8 @@ impl ImportedModel {
             mxnet::params::parse(&f.params).map_err(|e| e.context(ctx(&f.params_name)))?;
         drop(f.params);
         let params = mxnet::params_by_name(entries).map_err(|e| e.context(ctx(&f.params_name)))?;
-        let built = mxnet::graph::build(&symbol, &params, input)
-            .map_err(|e| e.context(f.origin.clone()))?;
+        let built =
+            mxnet::graph::build(&symbol, params, input).map_err(|e| e.context(f.origin.clone()))?;
         let labels = match &f.labels {
             Some(bytes) => {
                 Some(parse_labels(bytes, built.classes).map_err(|e| e.context(ctx("labels.txt")))?)

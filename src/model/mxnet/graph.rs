@@ -37,14 +37,25 @@ pub struct Built {
 /// `arg:`/`aux:` prefix) and the input shape `[N, C, H, W]`.
 pub fn build(
     symbol: &Symbol,
-    params: &HashMap<String, NdArray>,
+    params: HashMap<String, NdArray>,
     input: [usize; 4],
 ) -> Result<Built> {
     let head = symbol.heads[0];
     let live = live_nodes(symbol, head.node);
+    // How often each variable is read, so that its weights are moved into the graph on the last
+    // read instead of copied: peak memory stays near one copy of the weights.
+    let mut reads: HashMap<String, usize> = HashMap::new();
+    for (id, node) in symbol.nodes.iter().enumerate() {
+        if live[id] {
+            for e in &node.inputs {
+                *reads.entry(symbol.nodes[e.node].name.clone()).or_insert(0) += 1;
+            }
+        }
+    }
     let mut b = Builder {
         symbol,
         params,
+        reads,
         model: TypedModel::default(),
         wires: vec![None; symbol.nodes.len()],
         used_params: HashSet::new(),
@@ -135,7 +146,8 @@ fn live_nodes(symbol: &Symbol, head: usize) -> Vec<bool> {
 
 struct Builder<'a> {
     symbol: &'a Symbol,
-    params: &'a HashMap<String, NdArray>,
+    params: HashMap<String, NdArray>,
+    reads: HashMap<String, usize>,
     model: TypedModel,
     wires: Vec<Option<OutletId>>,
     used_params: HashSet<String>,
@@ -233,11 +245,23 @@ impl Builder<'_> {
                 array.shape, node.name, node.op
             )));
         }
-        if self.used_params.insert(name) {
+        if self.used_params.insert(name.clone()) {
             self.parameter_count += array.data.len();
             self.weight_bytes += array.data.len() * 4;
         }
-        Ok(array.data.clone())
+        let left = self.reads.get_mut(&name).map(|n| {
+            *n = n.saturating_sub(1);
+            *n
+        });
+        if left.unwrap_or(0) == 0 {
+            Ok(self
+                .params
+                .remove(&name)
+                .map(|a| a.data)
+                .unwrap_or_default())
+        } else {
+            Ok(array.data.clone())
+        }
     }
 
     fn konst(&mut self, name: String, shape: &[usize], data: &[f32]) -> Result<OutletId> {
