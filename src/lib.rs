@@ -4,13 +4,18 @@
 //!
 //! The data path, one module per stage:
 //! `model` (artefact discovery, `.params` / symbol JSON import, NNEF) → tract plan → probabilities
-//! → `answer` (the connector's `[p0,p1,...]` text).
+//! → `answer` (the connector's `[p0,p1,...]` text); `image` (sniff, decode, orient, resize,
+//! tensor) feeds it; `service` wraps both with the connector's parameters, memory limit,
+//! deadlines and worker pool; `ffi` is the C ABI over `service`.
 
 pub mod answer;
 pub mod error;
+pub mod ffi;
 pub mod image;
 pub mod model;
 pub mod npy;
+pub mod service;
 
 pub use error::{Code, Error, Result};
 pub use model::{Inference, Model, ModelInfo};
+pub use service::{Classification, Request, Service, ServiceConfig};

@@ -1,70 +1,18 @@
-//! The second preprocess of an image of the same size reuses every pixel buffer: measured with a
-//! counting global allocator (this file's only `unsafe`, and the only one in the image tests).
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+//! The second preprocess of an image of the same size reuses every pixel buffer: measured with
+//! the library's counting global allocator (feature `heap-accounting`, on by default).
+#![cfg(feature = "heap-accounting")]
 
 use edgeclass::image::tensor::hwc_to_chw;
 use edgeclass::image::{DecodeOptions, Preprocessor, Resizer};
 
-/// Counts allocations (and their largest size) on the current test's thread only, so the test
-/// harness's own threads do not disturb the numbers.
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-static BYTES: AtomicUsize = AtomicUsize::new(0);
-static LARGEST: AtomicUsize = AtomicUsize::new(0);
-
-thread_local! {
-    static COUNTING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-fn record(size: usize) {
-    // `try_with`: during thread teardown the thread-local may be gone; then do not count.
-    if COUNTING.try_with(|c| c.get()).unwrap_or(false) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        BYTES.fetch_add(size, Ordering::Relaxed);
-        LARGEST.fetch_max(size, Ordering::Relaxed);
-    }
-}
-
-// SAFETY: every method forwards to `System` with the caller's own arguments, so `System`'s
-// guarantees carry over unchanged; the counters are atomics and never allocate.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        record(layout.size());
-        System.alloc(layout)
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        record(layout.size());
-        System.alloc_zeroed(layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        record(new_size);
-        System.realloc(ptr, layout, new_size)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
-
 /// (allocations, bytes, largest single allocation) made by `f` on this thread.
 fn count<T>(f: impl FnOnce() -> T) -> (usize, usize, usize, T) {
-    ALLOCATIONS.store(0, Ordering::Relaxed);
-    BYTES.store(0, Ordering::Relaxed);
-    LARGEST.store(0, Ordering::Relaxed);
-    COUNTING.with(|c| c.set(true));
-    let out = f();
-    COUNTING.with(|c| c.set(false));
-    (
-        ALLOCATIONS.load(Ordering::Relaxed),
-        BYTES.load(Ordering::Relaxed),
-        LARGEST.load(Ordering::Relaxed),
-        out,
-    )
+    let out = edgeclass::service::heap::count_allocations(f);
+    assert!(
+        edgeclass::service::heap::is_counting(),
+        "the counting allocator is not installed"
+    );
+    out
 }
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");

@@ -1,0 +1,374 @@
+//! The local inference service: what the connector was, as a library. A service owns one model
+//! (shared, immutable) and N workers (model state + image buffers); it answers each request
+//! within its deadline and inside its memory limit, or says precisely why not.
+//!
+//! `Service::classify` is the whole data path, top to bottom:
+//! deadline → probe the image headers (size check, before any pixel buffer) → wait for a worker
+//! → decode + orient + resize + tensor → run the model (deadline checked between nodes) →
+//! probabilities.
+
+pub mod config;
+pub mod heap;
+pub mod registry;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::error::{memory_limit, Code, Error, Result};
+use crate::image::{self, Preprocessor};
+use crate::model::{Deadline, Model, ModelState};
+pub use config::ServiceConfig;
+
+/// The algorithm type of this connector, as the ML SDK passes it.
+pub const ALGO_TYPE: &str = "image-classification";
+
+/// How the memory limit is spent. All in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Budget {
+    /// `LocalInferenceServiceMemoryLimitKB` × 1024.
+    pub limit: u64,
+    /// Weights and optimised plan, as measured while loading (or estimated without accounting).
+    pub model_bytes: u64,
+    /// Peak of one inference's intermediate values, measured on a warm-up run.
+    pub activation_bytes: u64,
+    /// Per worker: the input tensor and the resized image.
+    pub worker_buffer_bytes: u64,
+    pub workers: u64,
+    /// Per worker: what an image decode may use (the rest of the limit, shared equally).
+    pub image_bytes: u64,
+    /// Whether the figures were measured by the counting allocator (else estimated).
+    pub measured: bool,
+}
+
+impl Budget {
+    /// Bytes the service holds before any image: model + workers × (activations + buffers).
+    pub fn fixed_bytes(&self) -> u64 {
+        self.model_bytes + self.workers * (self.activation_bytes + self.worker_buffer_bytes)
+    }
+}
+
+/// Cumulative counters of a service.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServiceStats {
+    pub requests: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub timeouts: u64,
+    pub cancelled: u64,
+    pub refused_memory: u64,
+    /// Highest heap use of a single request on its thread (decode + inference), bytes.
+    pub request_peak_bytes: u64,
+}
+
+/// Per-call figures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallStats {
+    /// Waiting for a free worker.
+    pub wait_us: u64,
+    /// Header probe, decode and EXIF orientation.
+    pub decode_us: u64,
+    /// Resize and tensor layout.
+    pub preprocess_us: u64,
+    pub inference_us: u64,
+    /// Peak bytes this request allocated on its thread (0 without heap accounting).
+    pub peak_bytes: u64,
+    pub decoded_width: u32,
+    pub decoded_height: u32,
+}
+
+/// One answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Classification {
+    pub probs: Vec<f32>,
+    pub logits: Option<Vec<f32>>,
+    pub stats: CallStats,
+}
+
+/// Options of one request: a cancel flag another thread may set, and an optional deadline
+/// tighter than the service's timeout. Share it with `Arc` to cancel from elsewhere.
+#[derive(Debug, Default)]
+pub struct Request {
+    cancel: AtomicBool,
+    timeout_ms: AtomicU64,
+}
+
+impl Request {
+    pub fn new() -> Request {
+        Request::default()
+    }
+
+    /// Stop the request at its next check (between decode stages or tract nodes).
+    pub fn cancel(&self) {
+        self.cancel.store(true, Ordering::Relaxed);
+    }
+
+    /// Use `timeout` instead of the service's timeout when it is shorter (0 = the service's).
+    pub fn set_timeout(&self, timeout: Duration) {
+        self.timeout_ms.store(
+            timeout.as_millis().min(u64::MAX as u128) as u64,
+            Ordering::Relaxed,
+        );
+    }
+}
+
+struct Worker {
+    state: ModelState,
+    pre: Preprocessor,
+    input: Vec<f32>,
+}
+
+/// A running local inference service. Thread-safe: share it with `Arc` and call
+/// [`Service::classify`] from any number of threads; at most `workers` run at once, the others
+/// wait (until their own deadline).
+pub struct Service {
+    config: ServiceConfig,
+    model: Arc<Model>,
+    idle: Mutex<Vec<Worker>>,
+    freed: Condvar,
+    budget: Budget,
+    stats: Mutex<ServiceStats>,
+}
+
+impl Service {
+    /// Load the model, measure it, and set up the workers; fails with `MemoryLimit` (bytes needed
+    /// and allowed) when the service cannot fit its limit.
+    pub fn open(config: ServiceConfig) -> Result<Service> {
+        let name = config.name.clone();
+        let limit = config.memory_limit_bytes;
+        let counting = heap::is_counting();
+        let (model, retained, load_peak) = heap::measure(|| Model::load(&config.model_path));
+        let model = model.map_err(|e| e.context(format!("service {name}")))?;
+        let model_bytes = if counting {
+            retained.max(0) as u64
+        } else {
+            2 * model.info.weight_bytes as u64
+        };
+        log::info!(
+            "[{name}] loaded {} ({} classes, input {:?}): {} bytes retained, {} peak while loading, in {:?} + {:?}",
+            model.info.origin,
+            model.info.classes,
+            model.info.input_shape,
+            model_bytes,
+            load_peak,
+            model.timings.import,
+            model.timings.optimize
+        );
+        if model_bytes > limit {
+            return Err(memory_limit(format!(
+                "service {name}: the model needs {model_bytes} bytes (weights and plan); LocalInferenceServiceMemoryLimitKB allows {limit} bytes"
+            )));
+        }
+        let model = Arc::new(model);
+        let [_, c, h, w] = model.info.input_shape;
+        let input_len = model.info.input_len();
+        let mut workers = Vec::with_capacity(config.workers);
+        let mut activation = 0u64;
+        for _ in 0..config.workers {
+            let mut state = model.new_state()?;
+            let input = vec![0f32; input_len];
+            // A warm-up run: measures the activation peak and leaves tract's lazily built
+            // structures in place, so the first real request is not slower.
+            let (run, _, peak) = heap::measure(|| model.run(&mut state, &input));
+            run?;
+            activation = activation.max(if counting {
+                peak as u64
+            } else {
+                4 * input_len as u64 * 64
+            });
+            let pre = Preprocessor::new(c, h, w, config.decode)?;
+            workers.push(Worker { state, pre, input });
+        }
+        let worker_buffer_bytes = (input_len * 4 + input_len) as u64;
+        let mut budget = Budget {
+            limit,
+            model_bytes,
+            activation_bytes: activation,
+            worker_buffer_bytes,
+            workers: config.workers as u64,
+            image_bytes: 0,
+            measured: counting,
+        };
+        // The smallest useful image: an RGBA file of the model's own input size.
+        let min_image = (h * w * 4) as u64;
+        let needed = budget.fixed_bytes() + budget.workers * min_image;
+        if needed > limit {
+            return Err(memory_limit(format!(
+                "service {name}: needs at least {needed} bytes (model {model_bytes}, {} worker(s) x (activations {activation} + buffers {worker_buffer_bytes} + smallest image {min_image})); LocalInferenceServiceMemoryLimitKB allows {limit} bytes",
+                budget.workers
+            )));
+        }
+        budget.image_bytes = (limit - budget.fixed_bytes()) / budget.workers;
+        log::info!("[{name}] memory budget: {budget:?}");
+        Ok(Service {
+            config,
+            model,
+            idle: Mutex::new(workers),
+            freed: Condvar::new(),
+            budget,
+            stats: Mutex::new(ServiceStats::default()),
+        })
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn budget(&self) -> Budget {
+        self.budget
+    }
+
+    pub fn stats(&self) -> ServiceStats {
+        *self.stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Classify one encoded image (JPEG or PNG) sent with `content_type`.
+    pub fn classify(
+        &self,
+        content_type: &str,
+        body: &[u8],
+        request: Option<&Request>,
+    ) -> Result<Classification> {
+        let started = Instant::now();
+        let (result, _, peak) =
+            heap::measure(|| self.classify_inner(content_type, body, request, started));
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        stats.requests += 1;
+        stats.request_peak_bytes = stats.request_peak_bytes.max(peak as u64);
+        match &result {
+            Ok(_) => stats.succeeded += 1,
+            Err(e) => {
+                stats.failed += 1;
+                match e.code {
+                    Code::Timeout => stats.timeouts += 1,
+                    Code::Cancelled => stats.cancelled += 1,
+                    Code::MemoryLimit => stats.refused_memory += 1,
+                    _ => {}
+                }
+                log::warn!("[{}] request failed: {e}", self.config.name);
+            }
+        }
+        drop(stats);
+        result.map(|mut c| {
+            c.stats.peak_bytes = peak as u64;
+            c
+        })
+    }
+
+    fn classify_inner(
+        &self,
+        content_type: &str,
+        body: &[u8],
+        request: Option<&Request>,
+        started: Instant,
+    ) -> Result<Classification> {
+        let mut timeout = self.config.timeout;
+        if let Some(ms) = request
+            .map(|r| r.timeout_ms.load(Ordering::Relaxed))
+            .filter(|&ms| ms > 0)
+        {
+            timeout = timeout.min(Duration::from_millis(ms));
+        }
+        let deadline = Deadline {
+            at: Some(started + timeout),
+            cancel: request.map(|r| &r.cancel),
+        };
+        deadline.check("admission")?;
+        // Headers only: refuse what cannot fit before a single pixel buffer exists.
+        let info = image::probe(content_type, body, &self.config.decode)?;
+        let needed = image::buffer_bytes_for(&info) as u64;
+        if needed > self.budget.image_bytes {
+            return Err(memory_limit(format!(
+                "the {}x{} image needs {needed} bytes to decode; the service has {} bytes per request left within its limit of {} bytes",
+                info.width, info.height, self.budget.image_bytes, self.budget.limit
+            )));
+        }
+        let mut worker = self.acquire(&deadline)?;
+        let waited = started.elapsed();
+        let result = self.run_worker(&mut worker, content_type, body, &deadline);
+        self.release(worker);
+        let (probs, logits, mut stats) = result?;
+        stats.wait_us = waited.as_micros() as u64;
+        Ok(Classification {
+            probs,
+            logits,
+            stats,
+        })
+    }
+
+    fn run_worker(
+        &self,
+        w: &mut Worker,
+        content_type: &str,
+        body: &[u8],
+        deadline: &Deadline,
+    ) -> Result<(Vec<f32>, Option<Vec<f32>>, CallStats)> {
+        deadline.check("decode")?;
+        let pre = w.pre.preprocess(content_type, body, &mut w.input)?;
+        deadline.check("inference")?;
+        let t0 = Instant::now();
+        let out = self.model.run_until(&mut w.state, &w.input, *deadline)?;
+        let stats = CallStats {
+            decode_us: pre.decode_us,
+            preprocess_us: pre.resize_us,
+            inference_us: t0.elapsed().as_micros() as u64,
+            decoded_width: pre.decoded_width,
+            decoded_height: pre.decoded_height,
+            ..CallStats::default()
+        };
+        Ok((out.probs, out.logits, stats))
+    }
+
+    /// Take an idle worker, waiting until one is freed or the deadline passes.
+    fn acquire(&self, deadline: &Deadline) -> Result<Worker> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(w) = idle.pop() {
+                return Ok(w);
+            }
+            deadline.check("waiting for a free worker")?;
+            // Wake up at the deadline, or every 50 ms to notice a cancel.
+            let wait = deadline
+                .at
+                .map_or(Duration::from_millis(50), |at| {
+                    at.saturating_duration_since(Instant::now())
+                })
+                .min(Duration::from_millis(50));
+            idle = self
+                .freed
+                .wait_timeout(idle, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn release(&self, w: Worker) {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(w);
+        self.freed.notify_one();
+    }
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("name", &self.config.name)
+            .field("budget", &self.budget)
+            .finish()
+    }
+}
+
+/// An error for a request that named no open service.
+pub fn unknown_service(algo_type: &str, name: &str) -> Error {
+    Error::new(
+        Code::UnknownService,
+        format!("no local inference service {name:?} of type {algo_type:?} is open"),
+    )
+}
