@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use edgeclass::answer::connector_body;
 use edgeclass::error::{bad_tensor, invalid_argument};
+use edgeclass::image::{DecodeOptions, JpegDecoder, Preprocessor};
 use edgeclass::model::{top_k, ImportedModel, Model};
 use edgeclass::npy::{f32_from_le_bytes, Npy};
 use edgeclass::{Error, Result};
@@ -15,25 +16,36 @@ edgeclass: classify images with SageMaker image-classification (MXNet) or NNEF m
 
 USAGE:
   edgeclass info     --model PATH
-  edgeclass classify --model PATH --tensor FILE... [--top K]
+  edgeclass classify --model PATH [IMAGE...] [--tensor FILE...] [--top K] [--content-type T]
+                     [--no-exif] [--strict] [--jpeg-decoder zune|libjpeg-turbo]
   edgeclass convert  --model PATH --out FILE.nnef.tgz
 
   --model PATH   a directory holding image-classification-symbol.json, image-classification-NNNN.params
                  (the highest NNNN is used) and model-shapes.json (optional labels.txt), a SageMaker
                  model.tar.gz, or an NNEF model (.nnef.tgz, .nnef.tar or a directory with graph.nnef)
+  IMAGE          a JPEG or PNG file, decoded and preprocessed as the connector's OpenCV stack did
+                 (EXIF orientation applied, whole image resized to the model's W x H, RGB or gray)
   --tensor FILE  a float32 NCHW input tensor: a .npy file, or raw little-endian f32 of C*H*W values
+  --content-type the declared type of the images (image/jpeg, image/png); default: from the bytes
+  --no-exif      ignore the EXIF orientation;  --strict: refuse bytes that disagree with --content-type
+  --jpeg-decoder zune (default, pure Rust) or libjpeg-turbo (bit-exact with the connector; needs the
+                 jpeg-turbo build feature)
   --top K        print the K most probable classes (with labels when the model has labels.txt)
                  instead of the connector's answer
   --out FILE     where convert writes the NNEF model (.tgz: gzipped tar, otherwise a plain tar)
 
-classify prints, per input, the connector's answer: [p0,p1,...] (shortest round-trip decimals).
+classify prints, per input, the connector's answer: [p0,p1,...] (shortest round-trip decimals),
+prefixed with the file name when there are several inputs.
 Exit status: 0 success, 1 error (the message names the error code), 2 usage error.
 ";
 
 struct Args {
     command: String,
     model: Option<PathBuf>,
+    images: Vec<PathBuf>,
     tensors: Vec<PathBuf>,
+    content_type: Option<String>,
+    decode: DecodeOptions,
     out: Option<PathBuf>,
     top: Option<usize>,
 }
@@ -47,7 +59,10 @@ fn parse_args() -> std::result::Result<Args, String> {
     let mut a = Args {
         command,
         model: None,
+        images: Vec::new(),
         tensors: Vec::new(),
+        content_type: None,
+        decode: DecodeOptions::default(),
         out: None,
         top: None,
     };
@@ -71,11 +86,22 @@ fn parse_args() -> std::result::Result<Args, String> {
                         .ok_or(format!("--top {v}: not a positive integer"))?,
                 );
             }
+            "--content-type" => a.content_type = Some(value("--content-type")?),
+            "--no-exif" => a.decode.apply_exif = false,
+            "--strict" => a.decode.strict_content_type = true,
+            "--jpeg-decoder" => {
+                a.decode.jpeg_decoder = match value("--jpeg-decoder")?.as_str() {
+                    "zune" => JpegDecoder::Zune,
+                    "libjpeg-turbo" => JpegDecoder::Turbo,
+                    other => return Err(format!("--jpeg-decoder {other}: zune or libjpeg-turbo")),
+                }
+            }
             "-h" | "--help" => return Err(String::new()),
             other if in_tensors && !other.starts_with("--") => {
                 a.tensors.push(other.into());
                 continue;
             }
+            other if !other.starts_with("--") => a.images.push(other.into()),
             other => return Err(format!("unknown argument {other}")),
         }
         in_tensors = false;
@@ -194,29 +220,49 @@ fn read_tensor(path: &PathBuf, len: usize) -> Result<Vec<f32>> {
 }
 
 fn classify(args: &Args) -> Result<()> {
-    if args.tensors.is_empty() {
+    if args.tensors.is_empty() && args.images.is_empty() {
         return Err(invalid_argument(
-            "classify needs --tensor FILE (one or more)",
+            "classify needs IMAGE files or --tensor FILE",
         ));
     }
     let model = Model::load(model_path(args)?)?;
     let mut state = model.new_state()?;
-    for path in &args.tensors {
-        let input = read_tensor(path, model.info.input_len())?;
+    let [_, c, h, w] = model.info.input_shape;
+    let mut input = vec![0f32; model.info.input_len()];
+    let mut pre: Option<Preprocessor> = None;
+    let many = args.tensors.len() + args.images.len() > 1;
+    let content_type = args
+        .content_type
+        .as_deref()
+        .unwrap_or("application/x-image");
+    for path in args.images.iter().chain(&args.tensors) {
+        let is_tensor = args.tensors.contains(path);
+        if is_tensor {
+            input = read_tensor(path, model.info.input_len())?;
+        } else {
+            let bytes = std::fs::read(path).map_err(|e| edgeclass::error::io(path, e))?;
+            let pre = match &mut pre {
+                Some(p) => p,
+                None => pre.insert(Preprocessor::new(c, h, w, args.decode)?),
+            };
+            pre.preprocess(content_type, &bytes, &mut input)
+                .map_err(|e| e.context(path.display()))?;
+        }
         let out = model
             .run(&mut state, &input)
             .map_err(|e: Error| e.context(path.display()))?;
         match args.top {
+            None if many => println!("{}: {}", path.display(), connector_body(&out.probs)),
             None => println!("{}", connector_body(&out.probs)),
             Some(k) => {
-                if args.tensors.len() > 1 {
+                if many {
                     println!("{}:", path.display());
                 }
                 for (rank, &i) in top_k(&out.probs, k).iter().enumerate() {
                     let label = model
                         .labels
                         .as_ref()
-                        .map_or(String::new(), |l| format!(" {}", l[i]));
+                        .map_or(String::new(), |l| format!(" \"{}\"", l[i]));
                     println!("{:>3}. class {i}{label}: {}", rank + 1, out.probs[i]);
                 }
             }

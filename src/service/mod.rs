@@ -90,7 +90,7 @@ pub struct Classification {
 #[derive(Debug, Default)]
 pub struct Request {
     cancel: AtomicBool,
-    timeout_ms: AtomicU64,
+    timeout_ns: AtomicU64,
 }
 
 impl Request {
@@ -103,12 +103,10 @@ impl Request {
         self.cancel.store(true, Ordering::Relaxed);
     }
 
-    /// Use `timeout` instead of the service's timeout when it is shorter (0 = the service's).
+    /// Use `timeout` instead of the service's timeout when it is shorter (zero = the service's).
     pub fn set_timeout(&self, timeout: Duration) {
-        self.timeout_ms.store(
-            timeout.as_millis().min(u64::MAX as u128) as u64,
-            Ordering::Relaxed,
-        );
+        let ns = timeout.as_nanos().min(u64::MAX as u128) as u64;
+        self.timeout_ns.store(ns, Ordering::Relaxed);
     }
 }
 
@@ -271,11 +269,11 @@ impl Service {
         started: Instant,
     ) -> Result<Classification> {
         let mut timeout = self.config.timeout;
-        if let Some(ms) = request
-            .map(|r| r.timeout_ms.load(Ordering::Relaxed))
-            .filter(|&ms| ms > 0)
+        if let Some(ns) = request
+            .map(|r| r.timeout_ns.load(Ordering::Relaxed))
+            .filter(|&ns| ns > 0)
         {
-            timeout = timeout.min(Duration::from_millis(ms));
+            timeout = timeout.min(Duration::from_nanos(ns));
         }
         let deadline = Deadline {
             at: Some(started + timeout),
