@@ -96,6 +96,8 @@ typedef struct edgeclass_service_info {
   uint64_t limit_bytes;
   // Weights and plan, measured while loading.
   uint64_t model_bytes;
+  // The highest heap use while loading the model.
+  uint64_t load_peak_bytes;
   // Activation peak of one inference, measured on the warm-up run.
   uint64_t activation_bytes;
   // Per worker: tensor and resize buffers.

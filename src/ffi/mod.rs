@@ -146,6 +146,8 @@ pub struct edgeclass_service_info {
     pub limit_bytes: u64,
     /// Weights and plan, measured while loading.
     pub model_bytes: u64,
+    /// The highest heap use while loading the model.
+    pub load_peak_bytes: u64,
     /// Activation peak of one inference, measured on the warm-up run.
     pub activation_bytes: u64,
     /// Per worker: tensor and resize buffers.
@@ -500,6 +502,7 @@ pub unsafe extern "C" fn edgeclass_service_info(
             has_labels: s.model().labels.is_some(),
             limit_bytes: b.limit,
             model_bytes: b.model_bytes,
+            load_peak_bytes: b.load_peak_bytes,
             activation_bytes: b.activation_bytes,
             worker_buffer_bytes: b.worker_buffer_bytes,
             workers: b.workers as u32,

@@ -10,6 +10,7 @@
 pub mod config;
 pub mod heap;
 pub mod registry;
+mod worker;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{memory_limit, Code, Error, Result};
 use crate::image::{self, Preprocessor};
-use crate::model::{Deadline, Model, ModelState};
+use crate::model::{Deadline, Model};
 pub use config::ServiceConfig;
 
 /// The algorithm type of this connector, as the ML SDK passes it.
@@ -30,6 +31,9 @@ pub struct Budget {
     pub limit: u64,
     /// Weights and optimised plan, as measured while loading (or estimated without accounting).
     pub model_bytes: u64,
+    /// The highest heap use while loading (file bytes, parsed weights and the optimiser's copies
+    /// exist together for a moment); it must fit the limit too.
+    pub load_peak_bytes: u64,
     /// Peak of one inference's intermediate values, measured on a warm-up run.
     pub activation_bytes: u64,
     /// Per worker: the input tensor and the resized image.
@@ -111,9 +115,9 @@ impl Request {
 }
 
 struct Worker {
-    state: ModelState,
     pre: Preprocessor,
     input: Vec<f32>,
+    inference: worker::InferenceThread,
 }
 
 /// A running local inference service. Thread-safe: share it with `Arc` and call
@@ -152,6 +156,16 @@ impl Service {
             model.timings.import,
             model.timings.optimize
         );
+        let load_peak = if counting {
+            load_peak as u64
+        } else {
+            3 * model.info.weight_bytes as u64
+        };
+        if load_peak > limit {
+            return Err(memory_limit(format!(
+                "service {name}: loading the model needs {load_peak} bytes at its peak ({model_bytes} retained); LocalInferenceServiceMemoryLimitKB allows {limit} bytes"
+            )));
+        }
         if model_bytes > limit {
             return Err(memory_limit(format!(
                 "service {name}: the model needs {model_bytes} bytes (weights and plan); LocalInferenceServiceMemoryLimitKB allows {limit} bytes"
@@ -162,25 +176,30 @@ impl Service {
         let input_len = model.info.input_len();
         let mut workers = Vec::with_capacity(config.workers);
         let mut activation = 0u64;
-        for _ in 0..config.workers {
-            let mut state = model.new_state()?;
-            let input = vec![0f32; input_len];
-            // A warm-up run: measures the activation peak and leaves tract's lazily built
-            // structures in place, so the first real request is not slower.
-            let (run, _, peak) = heap::measure(|| model.run(&mut state, &input));
-            run?;
+        for i in 0..config.workers {
+            let inference =
+                worker::InferenceThread::spawn(model.clone(), format!("edgeclass-{name}-{i}"))?;
+            // A warm-up run on the worker's own thread: measures the activation peak (with tract's
+            // per-thread scratch) and builds tract's lazy structures before the first request.
+            let warm = inference.run(vec![0f32; input_len], &Deadline::default());
+            warm.result?;
             activation = activation.max(if counting {
-                peak as u64
+                warm.peak as u64
             } else {
                 4 * input_len as u64 * 64
             });
             let pre = Preprocessor::new(c, h, w, config.decode)?;
-            workers.push(Worker { state, pre, input });
+            workers.push(Worker {
+                pre,
+                input: warm.input,
+                inference,
+            });
         }
         let worker_buffer_bytes = (input_len * 4 + input_len) as u64;
         let mut budget = Budget {
             limit,
             model_bytes,
+            load_peak_bytes: load_peak,
             activation_bytes: activation,
             worker_buffer_bytes,
             workers: config.workers as u64,
@@ -255,8 +274,9 @@ impl Service {
             }
         }
         drop(stats);
+        // The request's peak: decoding on this thread plus inference on the worker's thread.
         result.map(|mut c| {
-            c.stats.peak_bytes = peak as u64;
+            c.stats.peak_bytes += peak as u64;
             c
         })
     }
@@ -312,12 +332,14 @@ impl Service {
         deadline.check("decode")?;
         let pre = w.pre.preprocess(content_type, body, &mut w.input)?;
         deadline.check("inference")?;
-        let t0 = Instant::now();
-        let out = self.model.run_until(&mut w.state, &w.input, *deadline)?;
+        let done = w.inference.run(std::mem::take(&mut w.input), deadline);
+        w.input = done.input;
+        let out = done.result?;
         let stats = CallStats {
             decode_us: pre.decode_us,
             preprocess_us: pre.resize_us,
-            inference_us: t0.elapsed().as_micros() as u64,
+            inference_us: done.elapsed.as_micros() as u64,
+            peak_bytes: done.peak as u64,
             decoded_width: pre.decoded_width,
             decoded_height: pre.decoded_height,
             ..CallStats::default()

@@ -1,0 +1,130 @@
+//! One worker's inference thread. Each worker runs its model state on a thread of its own, so
+//! that tract's per-thread scratch memory exists once per worker (measured by the warm-up run)
+//! rather than once per calling thread: the service's memory stays bounded however many threads
+//! call it. Callers decode on their own thread, then hand the input tensor over (moved, not
+//! copied) and wait, forwarding their cancel flag.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::heap;
+use crate::error::{internal, Code, Error, Result};
+use crate::model::{Deadline, Inference, Model};
+
+struct Job {
+    input: Vec<f32>,
+    deadline: Option<Instant>,
+}
+
+/// What comes back from the inference thread.
+pub(crate) struct Done {
+    /// The input buffer, handed back for the next request.
+    pub input: Vec<f32>,
+    pub result: Result<Inference>,
+    /// Peak bytes the run allocated on the inference thread.
+    pub peak: usize,
+    pub elapsed: Duration,
+}
+
+pub(crate) struct InferenceThread {
+    jobs: Option<Sender<Job>>,
+    results: Receiver<Done>,
+    cancel: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// How often a waiting caller looks at its cancel flag.
+const CANCEL_POLL: Duration = Duration::from_millis(2);
+
+impl InferenceThread {
+    pub fn spawn(model: Arc<Model>, name: String) -> Result<InferenceThread> {
+        let mut state = model.new_state()?;
+        let (jobs, job_rx) = channel::<Job>();
+        let (done_tx, results) = channel::<Done>();
+        let cancel = Arc::new(AtomicBool::new(false));
+        let flag = cancel.clone();
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                while let Ok(job) = job_rx.recv() {
+                    let t0 = Instant::now();
+                    let deadline = Deadline {
+                        at: job.deadline,
+                        cancel: Some(&flag),
+                    };
+                    // A panic in tract must not kill the worker (or the process): report it.
+                    let (result, _, peak) = heap::measure(|| {
+                        catch_unwind(AssertUnwindSafe(|| {
+                            model.run_until(&mut state, &job.input, deadline)
+                        }))
+                        .unwrap_or_else(|_| Err(Error::new(Code::Panic, "panic during inference")))
+                    });
+                    let done = Done {
+                        input: job.input,
+                        result,
+                        peak,
+                        elapsed: t0.elapsed(),
+                    };
+                    if done_tx.send(done).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| internal(format!("cannot start an inference thread: {e}")))?;
+        Ok(InferenceThread {
+            jobs: Some(jobs),
+            results,
+            cancel,
+            thread: Some(thread),
+        })
+    }
+
+    /// Run the model on `input` (moved to the inference thread and back), honouring `deadline`.
+    pub fn run(&self, input: Vec<f32>, deadline: &Deadline) -> Done {
+        let len = input.len();
+        self.cancel.store(false, Ordering::Relaxed);
+        let sent = self.jobs.as_ref().map(|j| {
+            j.send(Job {
+                input,
+                deadline: deadline.at,
+            })
+        });
+        if !matches!(sent, Some(Ok(()))) {
+            return lost(len);
+        }
+        loop {
+            match self.results.recv_timeout(CANCEL_POLL) {
+                Ok(done) => return done,
+                Err(RecvTimeoutError::Timeout) => {
+                    if deadline.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                        self.cancel.store(true, Ordering::Relaxed);
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return lost(len),
+            }
+        }
+    }
+}
+
+fn lost(len: usize) -> Done {
+    Done {
+        input: vec![0.0; len],
+        result: Err(internal("the inference thread is gone")),
+        peak: 0,
+        elapsed: Duration::ZERO,
+    }
+}
+
+impl Drop for InferenceThread {
+    fn drop(&mut self) {
+        // Closing the job channel ends the thread's loop.
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

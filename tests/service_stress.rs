@@ -1,0 +1,121 @@
+//! Stress: every fixture image, good and hostile, x 20 rounds x 4 threads, on a service whose
+//! memory limit is just above its need. No crash, every answer (or error code) identical to the
+//! serial one, and the library's live heap never above the limit.
+//! Alone in its test binary, so the process-wide heap figures are this test's.
+#![cfg(feature = "heap-accounting")]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use edgeclass::service::{heap, Service, ServiceConfig};
+use edgeclass::Code;
+
+fn config(memory_kb: u64) -> ServiceConfig {
+    let model = common::fixtures().join("tiny-trained");
+    let p: BTreeMap<String, String> = [
+        (
+            "MLModelDestinationPath",
+            model.to_str().unwrap().to_string(),
+        ),
+        ("LocalInferenceServiceName", "stress".to_string()),
+        ("LocalInferenceServiceTimeoutSeconds", "30".to_string()),
+        ("LocalInferenceServiceMemoryLimitKB", memory_kb.to_string()),
+        ("EdgeclassWorkers", "2".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    ServiceConfig::from_parameters(&p).unwrap()
+}
+
+#[test]
+fn all_images_many_threads_inside_the_limit() {
+    let f = common::fixtures();
+    let mut images: Vec<(String, Vec<u8>)> = Vec::new();
+    for dir in ["images", "tiny-trained/images"] {
+        for e in std::fs::read_dir(f.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "jpg" || x == "png") {
+                images.push((
+                    format!("{dir}/{}", p.file_name().unwrap().to_string_lossy()),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    images.sort();
+    // Size the limit: what the service holds, plus per worker the largest decode among the
+    // good images, plus 5 %.
+    let probe = Service::open(config(1_000_000)).unwrap();
+    let largest = images
+        .iter()
+        .filter_map(|(_, b)| edgeclass::image::probe("image/jpeg", b, &probe.config().decode).ok())
+        .map(|i| edgeclass::image::buffer_bytes_for(&i) as u64)
+        .max()
+        .unwrap();
+    let b = probe.budget();
+    let need = b.load_peak_bytes.max(b.fixed_bytes() + b.workers * largest);
+    drop(probe);
+    let limit_kb = (need + need / 20).div_ceil(1024);
+    let limit = limit_kb * 1024;
+
+    let baseline = heap::live_bytes() as u64;
+    heap::reset_peak();
+    let service = Arc::new(Service::open(config(limit_kb)).unwrap());
+    let serial: Vec<Result<Vec<f32>, Code>> = images
+        .iter()
+        .map(|(_, b)| {
+            service
+                .classify("image/jpeg", b, None)
+                .map(|c| c.probs)
+                .map_err(|e| e.code)
+        })
+        .collect();
+    let ok = serial.iter().filter(|r| r.is_ok()).count();
+    assert!(
+        ok >= 40 && ok < images.len(),
+        "{ok} of {} decoded",
+        images.len()
+    );
+    let load_peak = heap::peak_bytes() as u64 - baseline;
+    heap::reset_peak();
+    let images = Arc::new(images);
+    let serial = Arc::new(serial);
+    let started = std::time::Instant::now();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let (service, images, serial) = (service.clone(), images.clone(), serial.clone());
+            std::thread::spawn(move || {
+                for round in 0..20 {
+                    for k in 0..images.len() {
+                        let k = (k + t * 13 + round) % images.len();
+                        let got = service
+                            .classify("image/jpeg", &images[k].1, None)
+                            .map(|c| c.probs)
+                            .map_err(|e| e.code);
+                        assert_eq!(got, serial[k], "thread {t} round {round} {}", images[k].0);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let serving_peak = heap::peak_bytes() as u64 - baseline;
+    let peak = load_peak.max(serving_peak);
+    let stats = service.stats();
+    eprintln!(
+        "stress: {} images x 20 rounds x 4 threads in {:?}; {} requests ({} ok, {} failed); peak live heap {peak} bytes (opening {load_peak}, serving {serving_peak}), limit {limit} bytes ({:.1} %)",
+        images.len(),
+        started.elapsed(),
+        stats.requests,
+        stats.succeeded,
+        stats.failed,
+        100.0 * peak as f64 / limit as f64
+    );
+    assert!(peak <= limit, "peak live heap {peak} > limit {limit}");
+    assert_eq!(stats.requests, images.len() as u64 * 81);
+}
