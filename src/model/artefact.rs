@@ -20,11 +20,28 @@ pub struct MxnetFiles {
     pub symbol_name: String,
     pub symbol: Vec<u8>,
     pub params_name: String,
-    pub params: Vec<u8>,
+    pub params: ParamsSource,
     /// The checkpoint epoch: the `NNNN` of `<prefix>-NNNN.params`.
     pub epoch: u32,
     pub model_shapes: Vec<u8>,
     pub labels: Option<Vec<u8>>,
+}
+
+/// Where a member's bytes are: a file of a directory (read when needed: the params file record by
+/// record, with no whole-file copy), or an archive member already in memory.
+#[derive(Debug)]
+pub enum ParamsSource {
+    File(PathBuf),
+    Memory(Vec<u8>),
+}
+
+impl ParamsSource {
+    fn into_bytes(self) -> Result<Vec<u8>> {
+        match self {
+            ParamsSource::File(p) => std::fs::read(&p).map_err(|e| io(&p, e)),
+            ParamsSource::Memory(v) => Ok(v),
+        }
+    }
 }
 
 /// What a model path holds.
@@ -71,10 +88,7 @@ pub fn discover(path: &Path) -> Result<Artefact> {
         }
         files.sort();
         let origin = path.display().to_string();
-        let read = |name: &str| -> Result<Vec<u8>> {
-            let p = path.join(name);
-            std::fs::read(&p).map_err(|e| io(&p, e))
-        };
+        let read = |name: &str| -> Result<ParamsSource> { Ok(ParamsSource::File(path.join(name))) };
         return gather(&origin, &files, read);
     }
     // A file: an archive. Tell NNEF from SageMaker by what is inside, not by the name.
@@ -97,7 +111,7 @@ pub fn discover(path: &Path) -> Result<Artefact> {
             .iter()
             .position(|(n, _)| n == name)
             .expect("listed member");
-        Ok(std::mem::take(&mut members[i].1))
+        Ok(ParamsSource::Memory(std::mem::take(&mut members[i].1)))
     })
 }
 
@@ -105,7 +119,7 @@ pub fn discover(path: &Path) -> Result<Artefact> {
 fn gather(
     origin: &str,
     names: &[String],
-    mut read: impl FnMut(&str) -> Result<Vec<u8>>,
+    mut read: impl FnMut(&str) -> Result<ParamsSource>,
 ) -> Result<Artefact> {
     let found = || {
         if names.is_empty() {
@@ -159,18 +173,18 @@ fn gather(
         )));
     }
     let labels = if names.iter().any(|n| n == "labels.txt") {
-        Some(read("labels.txt")?)
+        Some(read("labels.txt")?.into_bytes()?)
     } else {
         None
     };
     Ok(Artefact::Mxnet(MxnetFiles {
         origin: origin.to_string(),
-        symbol: read(&symbol_name)?,
+        symbol: read(&symbol_name)?.into_bytes()?,
         params: read(params_name)?,
         params_name: params_name.clone(),
         symbol_name,
         epoch,
-        model_shapes: read("model-shapes.json")?,
+        model_shapes: read("model-shapes.json")?.into_bytes()?,
         labels,
     }))
 }
@@ -289,14 +303,15 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let Artefact::Mxnet(f) = gather("t", &names, |n| Ok(n.as_bytes().to_vec())).unwrap() else {
+        let read = |n: &str| Ok(ParamsSource::Memory(n.as_bytes().to_vec()));
+        let Artefact::Mxnet(f) = gather("t", &names, read).unwrap() else {
             panic!("not mxnet")
         };
         assert_eq!(
             (f.epoch, f.params_name.as_str()),
             (10, "image-classification-0010.params")
         );
-        let e = gather("t", &names[..4], |n| Ok(n.as_bytes().to_vec())).unwrap_err();
+        let e = gather("t", &names[..4], read).unwrap_err();
         assert!(e.message.contains("model-shapes.json is missing"), "{e}");
         assert!(
             e.message.contains("image-classification-0003.params"),

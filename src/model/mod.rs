@@ -123,9 +123,18 @@ impl ImportedModel {
         let shapes_text = String::from_utf8_lossy(&f.model_shapes);
         let input = mxnet::parse_model_shapes(&shapes_text)
             .map_err(|e| e.context(ctx("model-shapes.json")))?;
-        let entries =
-            mxnet::params::parse(&f.params).map_err(|e| e.context(ctx(&f.params_name)))?;
-        drop(f.params);
+        let entries = match &f.params {
+            artefact::ParamsSource::Memory(bytes) => mxnet::params::parse(bytes),
+            artefact::ParamsSource::File(path) => {
+                let file = std::fs::File::open(path).map_err(|e| crate::error::io(path, e))?;
+                let len = file
+                    .metadata()
+                    .map_err(|e| crate::error::io(path, e))?
+                    .len();
+                mxnet::params::parse_reader(std::io::BufReader::new(file), len)
+            }
+        }
+        .map_err(|e| e.context(ctx(&f.params_name)))?;
         let params = mxnet::params_by_name(entries).map_err(|e| e.context(ctx(&f.params_name)))?;
         let built =
             mxnet::graph::build(&symbol, params, input).map_err(|e| e.context(f.origin.clone()))?;

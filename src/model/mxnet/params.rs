@@ -10,6 +10,8 @@
 //! Hostile files are the norm here: every size read from the file is checked against the bytes
 //! that are left before anything is allocated.
 
+use std::io::Read;
+
 use crate::error::{params_format, Result};
 
 const LIST_MAGIC: u64 = 0x112;
@@ -46,9 +48,15 @@ pub struct ParamEntry {
     pub version: RecordVersion,
 }
 
-/// Parse a whole params file.
+/// Parse a whole params file held in memory.
 pub fn parse(bytes: &[u8]) -> Result<Vec<ParamEntry>> {
-    let mut r = Cursor { bytes, pos: 0 };
+    parse_reader(bytes, bytes.len() as u64)
+}
+
+/// Parse a params file from a reader that holds `len` bytes, record by record: only the
+/// widened f32 arrays are kept, never the whole file (loading peaks lower).
+pub fn parse_reader(reader: impl Read, len: u64) -> Result<Vec<ParamEntry>> {
+    let mut r = Cursor { reader, left: len };
     let magic = r.u64("the file header")?;
     if magic != LIST_MAGIC {
         return Err(params_format(format!(
@@ -90,7 +98,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<ParamEntry>> {
             )));
         }
         let raw = r.take(len as usize, &what)?;
-        let name = std::str::from_utf8(raw)
+        let name = std::str::from_utf8(&raw)
             .map_err(|_| params_format(format!("{what} is not valid UTF-8")))?;
         entry.name = Some(name.to_string());
     }
@@ -103,7 +111,10 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<ParamEntry>> {
     Ok(entries)
 }
 
-fn read_record(r: &mut Cursor, index: usize) -> Result<(Option<NdArray>, RecordVersion)> {
+fn read_record(
+    r: &mut Cursor<impl Read>,
+    index: usize,
+) -> Result<(Option<NdArray>, RecordVersion)> {
     let header = format!("record {index}'s header");
     let first = r.u32(&header)?;
     let version = match first {
@@ -203,26 +214,40 @@ fn read_record(r: &mut Cursor, index: usize) -> Result<(Option<NdArray>, RecordV
             )))
         }
     };
-    let raw = r.take(bytes, &format!("record {index}'s data"))?;
-    let data: Vec<f32> = match flag {
-        0 => raw
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
-        1 => raw
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")) as f32)
-            .collect(),
-        2 => raw
-            .chunks_exact(2)
-            .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
-            .collect(),
+    let size = match flag {
+        0 => 4,
+        1 => 8,
+        2 => 2,
         _ => {
             return Err(params_format(format!(
                 "record {index} stores {dtype}; weights must be float32, float64 or float16"
             )))
         }
     };
+    // Widen chunk by chunk into the final vector: the raw bytes never exist whole.
+    let mut data: Vec<f32> = Vec::with_capacity(elements);
+    let mut chunk = vec![0u8; (64 << 10).min(bytes)];
+    let mut remaining = bytes;
+    while remaining > 0 {
+        let n = chunk.len().min(remaining);
+        r.fill(&mut chunk[..n], &format!("record {index}'s data"))?;
+        let raw = &chunk[..n];
+        match size {
+            4 => data.extend(
+                raw.chunks_exact(4)
+                    .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])),
+            ),
+            8 => data.extend(
+                raw.chunks_exact(8)
+                    .map(|c| f64::from_le_bytes(c.try_into().expect("chunk of 8")) as f32),
+            ),
+            _ => data.extend(
+                raw.chunks_exact(2)
+                    .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))),
+            ),
+        }
+        remaining -= n;
+    }
     debug_assert_eq!(data.len(), elements);
     let shape = shape.into_iter().map(|d| d as usize).collect();
     Ok((
@@ -255,32 +280,50 @@ pub fn f16_to_f32(h: u16) -> f32 {
     f32::from_bits(bits)
 }
 
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+/// A reader that knows how many bytes are left, so sizes claimed by the file can be checked
+/// before anything is allocated for them.
+struct Cursor<R> {
+    reader: R,
+    left: u64,
 }
 
-impl<'a> Cursor<'a> {
+impl<R: Read> Cursor<R> {
     fn left(&self) -> usize {
-        self.bytes.len() - self.pos
+        usize::try_from(self.left).unwrap_or(usize::MAX)
     }
 
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8]> {
-        if n > self.left() {
+    fn fill(&mut self, buf: &mut [u8], what: &str) -> Result<()> {
+        let n = buf.len() as u64;
+        if n > self.left {
             return Err(params_format(format!(
                 "unexpected end of file in {what}: needs {n} bytes, {} are left (truncated)",
-                self.left()
+                self.left
             )));
         }
-        let out = &self.bytes[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(out)
+        self.reader.read_exact(buf).map_err(|e| {
+            params_format(format!("unexpected end of file in {what}: {e} (truncated)"))
+        })?;
+        self.left -= n;
+        Ok(())
+    }
+
+    /// `n` bytes (callers have checked `n` against `left` for anything the file sized).
+    fn take(&mut self, n: usize, what: &str) -> Result<Vec<u8>> {
+        if n as u64 > self.left {
+            return Err(params_format(format!(
+                "unexpected end of file in {what}: needs {n} bytes, {} are left (truncated)",
+                self.left
+            )));
+        }
+        let mut v = vec![0u8; n];
+        self.fill(&mut v, what)?;
+        Ok(v)
     }
 
     fn u32(&mut self, what: &str) -> Result<u32> {
-        Ok(u32::from_le_bytes(
-            self.take(4, what)?.try_into().expect("4 bytes"),
-        ))
+        let mut b = [0u8; 4];
+        self.fill(&mut b, what)?;
+        Ok(u32::from_le_bytes(b))
     }
 
     fn i32(&mut self, what: &str) -> Result<i32> {
@@ -288,9 +331,9 @@ impl<'a> Cursor<'a> {
     }
 
     fn u64(&mut self, what: &str) -> Result<u64> {
-        Ok(u64::from_le_bytes(
-            self.take(8, what)?.try_into().expect("8 bytes"),
-        ))
+        let mut b = [0u8; 8];
+        self.fill(&mut b, what)?;
+        Ok(u64::from_le_bytes(b))
     }
 
     fn i64(&mut self, what: &str) -> Result<i64> {
