@@ -19,6 +19,7 @@ USAGE:
   edgeclass classify --model PATH [IMAGE...] [--tensor FILE...] [--top K] [--content-type T]
                      [--no-exif] [--strict] [--jpeg-decoder zune|libjpeg-turbo]
   edgeclass convert  --model PATH --out FILE.nnef.tgz
+  edgeclass bench    --model PATH [IMAGE] [--runs N] [--profile]
 
   --model PATH   a directory holding image-classification-symbol.json, image-classification-NNNN.params
                  (the highest NNNN is used) and model-shapes.json (optional labels.txt), a SageMaker
@@ -33,6 +34,9 @@ USAGE:
   --top K        print the K most probable classes (with labels when the model has labels.txt)
                  instead of the connector's answer
   --out FILE     where convert writes the NNEF model (.tgz: gzipped tar, otherwise a plain tar)
+  --runs N       bench: timed runs per stage (default 30, after warm-up)
+  --profile      bench: also time every network node and print the slowest
+  --threads N    classify, bench: threads per inference (default 1; >1 needs the multithread build)
 
 classify prints, per input, the connector's answer: [p0,p1,...] (shortest round-trip decimals),
 prefixed with the file name when there are several inputs.
@@ -48,6 +52,9 @@ struct Args {
     decode: DecodeOptions,
     out: Option<PathBuf>,
     top: Option<usize>,
+    runs: usize,
+    profile: bool,
+    threads: usize,
 }
 
 fn parse_args() -> std::result::Result<Args, String> {
@@ -65,6 +72,9 @@ fn parse_args() -> std::result::Result<Args, String> {
         decode: DecodeOptions::default(),
         out: None,
         top: None,
+        runs: 30,
+        profile: false,
+        threads: 1,
     };
     let mut in_tensors = false;
     while let Some(arg) = it.next() {
@@ -87,6 +97,15 @@ fn parse_args() -> std::result::Result<Args, String> {
                 );
             }
             "--content-type" => a.content_type = Some(value("--content-type")?),
+            "--runs" => {
+                let v = value("--runs")?;
+                a.runs = v.parse().ok().filter(|&k| k > 0).ok_or(format!("--runs {v}: not a positive integer"))?;
+            }
+            "--profile" => a.profile = true,
+            "--threads" => {
+                let v = value("--threads")?;
+                a.threads = v.parse().ok().filter(|&k| k > 0).ok_or(format!("--threads {v}: not a positive integer"))?;
+            }
             "--no-exif" => a.decode.apply_exif = false,
             "--strict" => a.decode.strict_content_type = true,
             "--jpeg-decoder" => {
@@ -125,6 +144,7 @@ fn main() -> ExitCode {
         "info" => info(&args),
         "classify" => classify(&args),
         "convert" => convert(&args),
+        "bench" => bench(&args),
         other => {
             eprintln!("edgeclass: unknown command {other}\n\n{USAGE}");
             return ExitCode::from(2);
@@ -225,7 +245,7 @@ fn classify(args: &Args) -> Result<()> {
             "classify needs IMAGE files or --tensor FILE",
         ));
     }
-    let model = Model::load(model_path(args)?)?;
+    let model = Model::load_with_threads(model_path(args)?, args.threads)?;
     let mut state = model.new_state()?;
     let [_, c, h, w] = model.info.input_shape;
     let mut input = vec![0f32; model.info.input_len()];
@@ -279,5 +299,69 @@ fn convert(args: &Args) -> Result<()> {
     let imported = ImportedModel::load(model_path(args)?)?;
     imported.save_nnef(out)?;
     eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
+/// Median and minimum of `runs` timed calls of `f` (after 3 warm-up calls), in milliseconds.
+fn time_ms(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64)> {
+    for _ in 0..3 {
+        f()?;
+    }
+    let mut t = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        f()?;
+        t.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    t.sort_by(f64::total_cmp);
+    Ok((t[t.len() / 2], t[0]))
+}
+
+/// Per-stage timings on this machine, for users comparing boards.
+fn bench(args: &Args) -> Result<()> {
+    let path = model_path(args)?;
+    let t0 = Instant::now();
+    let imported = ImportedModel::load(path)?;
+    let import = t0.elapsed();
+    let t1 = Instant::now();
+    let model = imported.into_model_with_threads(args.threads)?;
+    let optimize = t1.elapsed();
+    let [_, c, h, w] = model.info.input_shape;
+    println!("model {} ({}x{}x{}, {} classes)", model.info.origin, c, h, w, model.info.classes);
+    println!("{:<28} {:>10} {:>10}", "stage", "median ms", "min ms");
+    println!("{:<28} {:>10.2} {:>10}", "load: read + import", import.as_secs_f64() * 1e3, "-");
+    println!("{:<28} {:>10.2} {:>10}", "load: optimise", optimize.as_secs_f64() * 1e3, "-");
+    let mut state = model.new_state()?;
+    let mut input: Vec<f32> = (0..model.info.input_len()).map(|i| (i * 7 % 256) as f32).collect();
+    if let Some(image) = args.images.first() {
+        let bytes = std::fs::read(image).map_err(|e| edgeclass::error::io(image, e))?;
+        let ct = args.content_type.as_deref().unwrap_or("application/x-image");
+        let mut pre = Preprocessor::new(c, h, w, args.decode)?;
+        let stats = pre.preprocess(ct, &bytes, &mut input)?;
+        println!("image {} ({}x{} {})", image.display(), stats.decoded_width, stats.decoded_height, stats.format.name());
+        let mut decode = Vec::new();
+        let mut resize = Vec::new();
+        let (all, all_min) = time_ms(args.runs, || {
+            let s = pre.preprocess(ct, &bytes, &mut input)?;
+            decode.push(s.decode_us as f64 / 1e3);
+            resize.push(s.resize_us as f64 / 1e3);
+            Ok(())
+        })?;
+        for (name, mut v) in [("decode (+ EXIF)", decode), ("resize + tensor", resize)] {
+            v.sort_by(f64::total_cmp);
+            println!("{name:<28} {:>10.3} {:>10.3}", v[v.len() / 2], v[0]);
+        }
+        println!("{:<28} {all:>10.3} {all_min:>10.3}", "decode + preprocess");
+    }
+    let (inf, inf_min) = time_ms(args.runs, || model.run(&mut state, &input).map(|_| ()))?;
+    println!("{:<28} {inf:>10.3} {inf_min:>10.3}", "inference");
+    if args.profile {
+        let mut nodes = model.profile(&mut state, &input)?;
+        nodes.sort_by_key(|n| std::cmp::Reverse(n.2));
+        println!("slowest nodes (one run):");
+        for (name, op, t) in nodes.iter().take(10) {
+            println!("  {:>8.3} ms  {op:<24} {name}", t.as_secs_f64() * 1e3);
+        }
+    }
     Ok(())
 }

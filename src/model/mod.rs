@@ -190,11 +190,18 @@ impl ImportedModel {
 
     /// Optimise for this machine and make it runnable.
     pub fn into_model(self) -> Result<Model> {
+        self.into_model_with_threads(1)
+    }
+
+    /// Optimise and make runnable with `threads` threads per inference (tract's rayon executor;
+    /// more than 1 needs the `multithread` cargo feature).
+    pub fn into_model_with_threads(self, threads: usize) -> Result<Model> {
         let t0 = Instant::now();
+        let options = RunOptions { executor: executor(threads)?, ..RunOptions::default() };
         let plan = self
             .typed
             .into_optimized()
-            .and_then(|m| m.into_runnable())
+            .and_then(|m| m.into_runnable_with_options(&options))
             .map_err(|e| tract_err("optimising the model", e))?;
         Ok(Model {
             plan,
@@ -205,6 +212,22 @@ impl ImportedModel {
                 optimize: t0.elapsed(),
             },
         })
+    }
+}
+
+/// tract's executor for `threads` threads per inference: none (the calling thread) for 1, a
+/// private rayon pool otherwise.
+fn executor(threads: usize) -> Result<Option<tract_linalg::multithread::Executor>> {
+    match threads {
+        0 => Err(invalid_argument("threads must be at least 1")),
+        1 => Ok(None),
+        #[cfg(feature = "multithread")]
+        n => Ok(Some(tract_linalg::multithread::Executor::multithread_with_name(n, "edgeclass-tract"))),
+        #[cfg(not(feature = "multithread"))]
+        n => Err(Error::new(
+            Code::Unsupported,
+            format!("{n} threads per inference needs edgeclass built with the `multithread` feature"),
+        )),
     }
 }
 
@@ -278,10 +301,18 @@ impl Deadline<'_> {
 impl Model {
     /// Import and optimise the model at `path`.
     pub fn load(path: &Path) -> Result<Model> {
+        Model::load_with_threads(path, 1)
+    }
+
+    /// Import and optimise with `threads` threads per inference (see
+    /// [`ImportedModel::into_model_with_threads`]).
+    pub fn load_with_threads(path: &Path, threads: usize) -> Result<Model> {
+        // Refuse an impossible thread count before the (slow) import.
+        executor(threads)?;
         let t0 = Instant::now();
         let imported = ImportedModel::load(path)?;
         let import = t0.elapsed();
-        let mut model = imported.into_model()?;
+        let mut model = imported.into_model_with_threads(threads)?;
         model.timings.import = import;
         Ok(model)
     }

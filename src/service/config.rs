@@ -32,6 +32,8 @@ pub struct ServiceConfig {
     pub feedback_config_id: Option<String>,
     /// `EdgeclassWorkers`: concurrent requests, each with its own model state (default 1).
     pub workers: usize,
+    /// `EdgeclassThreads`: threads per inference (default 1; more needs the `multithread` build).
+    pub threads: usize,
     /// Image decoding options: `EdgeclassStrictDecoding`, `EdgeclassApplyExif`,
     /// `EdgeclassMaxImagePixels`, `EdgeclassJpegDecoder`.
     pub decode: DecodeOptions,
@@ -48,6 +50,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("GPUAcceleration", "optional: CPU (default) or GPU"),
     ("MLFeedbackConnectorConfigId", "optional: ^$|^[a-zA-Z0-9][a-zA-Z0-9-]{1,62}$"),
     ("EdgeclassWorkers", "optional: concurrent requests, 1..=64 (default 1)"),
+    ("EdgeclassThreads", "optional: threads per inference, 1..=64 (default 1; >1 needs the multithread build)"),
     ("EdgeclassStrictDecoding", "optional: true/false (default false): refuse bytes that disagree with the content type"),
     ("EdgeclassApplyExif", "optional: true/false (default true): apply the EXIF orientation as OpenCV does"),
     ("EdgeclassMaxImagePixels", "optional: [1-9][0-9]*, largest accepted width x height (default 67108864)"),
@@ -223,6 +226,10 @@ impl ServiceConfig {
             Some(v) => parse_bounded("EdgeclassWorkers", v, MAX_WORKERS as u64)? as usize,
             None => 1,
         };
+        let threads = match params.get("EdgeclassThreads") {
+            Some(v) => parse_bounded("EdgeclassThreads", v, MAX_WORKERS as u64)? as usize,
+            None => 1,
+        };
         let mut decode = DecodeOptions::default();
         if let Some(v) = params.get("EdgeclassStrictDecoding") {
             decode.strict_content_type = parse_bool("EdgeclassStrictDecoding", v)?;
@@ -255,6 +262,7 @@ impl ServiceConfig {
             memory_limit_bytes: memory_kb * 1024,
             feedback_config_id,
             workers,
+            threads,
             decode,
         })
     }

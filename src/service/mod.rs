@@ -139,7 +139,7 @@ impl Service {
         let name = config.name.clone();
         let limit = config.memory_limit_bytes;
         let counting = heap::is_counting();
-        let (model, retained, load_peak) = heap::measure(|| Model::load(&config.model_path));
+        let (model, retained, load_peak) = heap::measure(|| Model::load_with_threads(&config.model_path, config.threads));
         let model = model.map_err(|e| e.context(format!("service {name}")))?;
         let model_bytes = if counting {
             retained.max(0) as u64
