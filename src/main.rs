@@ -19,7 +19,7 @@ USAGE:
   edgeclass classify --model PATH [IMAGE...] [--tensor FILE...] [--top K] [--content-type T]
                      [--no-exif] [--strict] [--jpeg-decoder zune|libjpeg-turbo]
   edgeclass convert  --model PATH --out FILE.nnef.tgz
-  edgeclass bench    --model PATH [IMAGE] [--runs N] [--profile]
+  edgeclass bench    --model PATH [IMAGE] [--runs N] [--profile] [--threads N] [--json]
 
   --model PATH   a directory holding image-classification-symbol.json, image-classification-NNNN.params
                  (the highest NNNN is used) and model-shapes.json (optional labels.txt), a SageMaker
@@ -36,6 +36,8 @@ USAGE:
   --out FILE     where convert writes the NNEF model (.tgz: gzipped tar, otherwise a plain tar)
   --runs N       bench: timed runs per stage (default 30, after warm-up)
   --profile      bench: also time every network node and print the slowest
+  --json         bench: end-to-end timings (bytes -> probabilities) as one JSON line, after a
+                 `FIRST <ms>` line printed as soon as the first answer exists (for harnesses)
   --threads N    classify, bench: threads per inference (default 1; >1 needs the multithread build)
 
 classify prints, per input, the connector's answer: [p0,p1,...] (shortest round-trip decimals),
@@ -55,6 +57,7 @@ struct Args {
     runs: usize,
     profile: bool,
     threads: usize,
+    json: bool,
 }
 
 fn parse_args() -> std::result::Result<Args, String> {
@@ -75,6 +78,7 @@ fn parse_args() -> std::result::Result<Args, String> {
         runs: 30,
         profile: false,
         threads: 1,
+        json: false,
     };
     let mut in_tensors = false;
     while let Some(arg) = it.next() {
@@ -99,12 +103,21 @@ fn parse_args() -> std::result::Result<Args, String> {
             "--content-type" => a.content_type = Some(value("--content-type")?),
             "--runs" => {
                 let v = value("--runs")?;
-                a.runs = v.parse().ok().filter(|&k| k > 0).ok_or(format!("--runs {v}: not a positive integer"))?;
+                a.runs = v
+                    .parse()
+                    .ok()
+                    .filter(|&k| k > 0)
+                    .ok_or(format!("--runs {v}: not a positive integer"))?;
             }
             "--profile" => a.profile = true,
+            "--json" => a.json = true,
             "--threads" => {
                 let v = value("--threads")?;
-                a.threads = v.parse().ok().filter(|&k| k > 0).ok_or(format!("--threads {v}: not a positive integer"))?;
+                a.threads = v
+                    .parse()
+                    .ok()
+                    .filter(|&k| k > 0)
+                    .ok_or(format!("--threads {v}: not a positive integer"))?;
             }
             "--no-exif" => a.decode.apply_exif = false,
             "--strict" => a.decode.strict_content_type = true,
@@ -319,6 +332,9 @@ fn time_ms(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64)>
 
 /// Per-stage timings on this machine, for users comparing boards.
 fn bench(args: &Args) -> Result<()> {
+    if args.json {
+        return bench_json(args);
+    }
     let path = model_path(args)?;
     let t0 = Instant::now();
     let imported = ImportedModel::load(path)?;
@@ -327,18 +343,42 @@ fn bench(args: &Args) -> Result<()> {
     let model = imported.into_model_with_threads(args.threads)?;
     let optimize = t1.elapsed();
     let [_, c, h, w] = model.info.input_shape;
-    println!("model {} ({}x{}x{}, {} classes)", model.info.origin, c, h, w, model.info.classes);
+    println!(
+        "model {} ({}x{}x{}, {} classes)",
+        model.info.origin, c, h, w, model.info.classes
+    );
     println!("{:<28} {:>10} {:>10}", "stage", "median ms", "min ms");
-    println!("{:<28} {:>10.2} {:>10}", "load: read + import", import.as_secs_f64() * 1e3, "-");
-    println!("{:<28} {:>10.2} {:>10}", "load: optimise", optimize.as_secs_f64() * 1e3, "-");
+    println!(
+        "{:<28} {:>10.2} {:>10}",
+        "load: read + import",
+        import.as_secs_f64() * 1e3,
+        "-"
+    );
+    println!(
+        "{:<28} {:>10.2} {:>10}",
+        "load: optimise",
+        optimize.as_secs_f64() * 1e3,
+        "-"
+    );
     let mut state = model.new_state()?;
-    let mut input: Vec<f32> = (0..model.info.input_len()).map(|i| (i * 7 % 256) as f32).collect();
+    let mut input: Vec<f32> = (0..model.info.input_len())
+        .map(|i| (i * 7 % 256) as f32)
+        .collect();
     if let Some(image) = args.images.first() {
         let bytes = std::fs::read(image).map_err(|e| edgeclass::error::io(image, e))?;
-        let ct = args.content_type.as_deref().unwrap_or("application/x-image");
+        let ct = args
+            .content_type
+            .as_deref()
+            .unwrap_or("application/x-image");
         let mut pre = Preprocessor::new(c, h, w, args.decode)?;
         let stats = pre.preprocess(ct, &bytes, &mut input)?;
-        println!("image {} ({}x{} {})", image.display(), stats.decoded_width, stats.decoded_height, stats.format.name());
+        println!(
+            "image {} ({}x{} {})",
+            image.display(),
+            stats.decoded_width,
+            stats.decoded_height,
+            stats.format.name()
+        );
         let mut decode = Vec::new();
         let mut resize = Vec::new();
         let (all, all_min) = time_ms(args.runs, || {
@@ -363,5 +403,44 @@ fn bench(args: &Args) -> Result<()> {
             println!("  {:>8.3} ms  {op:<24} {name}", t.as_secs_f64() * 1e3);
         }
     }
+    Ok(())
+}
+
+/// End to end, as the connector served it: image bytes → probabilities, on one service worker.
+/// Prints `FIRST <ms since process start>` when the first answer exists, then one JSON line.
+fn bench_json(args: &Args) -> Result<()> {
+    use std::io::Write;
+    let image = args
+        .images
+        .first()
+        .ok_or_else(|| invalid_argument("bench --json needs an IMAGE"))?;
+    let t0 = Instant::now();
+    let model = Model::load_with_threads(model_path(args)?, args.threads)?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let bytes = std::fs::read(image).map_err(|e| edgeclass::error::io(image, e))?;
+    let ct = args
+        .content_type
+        .as_deref()
+        .unwrap_or("application/x-image");
+    let [_, c, h, w] = model.info.input_shape;
+    let mut pre = Preprocessor::new(c, h, w, args.decode)?;
+    let mut state = model.new_state()?;
+    let mut input = vec![0f32; model.info.input_len()];
+    let mut classify = || -> Result<Vec<f32>> {
+        pre.preprocess(ct, &bytes, &mut input)?;
+        Ok(model.run(&mut state, &input)?.probs)
+    };
+    let t1 = Instant::now();
+    let first = classify()?;
+    let first_ms = t1.elapsed().as_secs_f64() * 1e3;
+    println!("FIRST {:.3}", first_ms);
+    let _ = std::io::stdout().flush();
+    let (median, min) = time_ms(args.runs, || classify().map(|_| ()))?;
+    println!(
+        "{{\"engine\": \"edgeclass\", \"threads\": {}, \"load_ms\": {load_ms:.3}, \"first_ms\": {first_ms:.3}, \"median_ms\": {median:.3}, \"min_ms\": {min:.3}, \"runs\": {}, \"top1\": {}}}",
+        args.threads,
+        args.runs,
+        top_k(&first, 1)[0]
+    );
     Ok(())
 }

@@ -1,0 +1,101 @@
+"""Side-by-side comparison: edgeclass vs MXNet 1.9.1 + OpenCV (as the connector ran them) vs ONNX
+Runtime + OpenCV, end to end (JPEG bytes -> probabilities), on the same machine in one run.
+
+Each measurement is a fresh process (so cold start and peak RSS are per engine); the engines are
+interleaved and their order rotated each round, so machine noise hits all of them alike.
+Per engine: median latency (median of the rounds' medians), min latency, cold start (process
+start -> first answer, median over rounds), peak RSS (max over rounds). Ratios are to edgeclass.
+
+usage: compare.py --edgeclass BIN --python MXENV_PYTHON --models DIR --onnx DIR --image JPEG
+                  [--rounds 3] [--runs 30] [--threads 1,2] [--out results.md]
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_engine(cmd):
+    """Run one engine process; return (result dict, cold start ms, peak RSS MiB)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(["/usr/bin/time", "-f", "MAXRSS %M"] + cmd, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, universal_newlines=True)
+    cold = None
+    result = None
+    for line in p.stdout:
+        if line.startswith("FIRST") and cold is None:
+            cold = (time.perf_counter() - t0) * 1e3
+        elif line.startswith("{"):
+            result = json.loads(line)
+    err = p.stderr.read()
+    if p.wait() != 0 or result is None:
+        sys.exit("engine failed: %s\n%s" % (" ".join(cmd), err))
+    rss = [int(l.split()[1]) for l in err.splitlines() if l.startswith("MAXRSS")][-1] / 1024.0
+    return result, cold, rss
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--edgeclass", required=True)
+    ap.add_argument("--python", required=True)
+    ap.add_argument("--models", required=True)
+    ap.add_argument("--onnx", required=True)
+    ap.add_argument("--image", required=True)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--runs", type=int, default=30)
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--out")
+    a = ap.parse_args()
+    rows = []
+    for model in ["resnet18-224", "resnet50-224"]:
+        mdir = os.path.join(a.models, model)
+        onnx = os.path.join(a.onnx, model + ".onnx")
+        for threads in [int(t) for t in a.threads.split(",")]:
+            engines = {
+                "edgeclass": [a.edgeclass, "bench", "--json", "--model", mdir, a.image,
+                              "--runs", str(a.runs), "--threads", str(threads)],
+                "mxnet+cv2": [a.python, os.path.join(HERE, "engine_mxnet.py"), mdir, a.image,
+                              str(threads), str(a.runs)],
+                "onnxruntime+cv2": [a.python, os.path.join(HERE, "engine_ort.py"), onnx, a.image,
+                                    str(threads), str(a.runs), "224", "224"],
+            }
+            names = list(engines)
+            got = {n: [] for n in names}
+            for r in range(a.rounds):
+                order = names[r % len(names):] + names[:r % len(names)]
+                if r % 2:
+                    order.reverse()
+                for n in order:
+                    got[n].append(run_engine(engines[n]))
+                    sys.stderr.write("%s t=%d round %d %s: %.2f ms\n" % (model, threads, r, n, got[n][-1][0]["median_ms"]))
+            top1 = {n: got[n][0][0]["top1"] for n in names}
+            for n in names:
+                res = got[n]
+                rows.append({
+                    "model": model, "threads": threads, "engine": n,
+                    "median_ms": statistics.median(x[0]["median_ms"] for x in res),
+                    "min_ms": min(x[0]["min_ms"] for x in res),
+                    "cold_ms": statistics.median(x[1] for x in res),
+                    "rss_mib": max(x[2] for x in res),
+                    "top1": top1[n],
+                })
+    lines = ["| model | threads | engine | median ms | min ms | cold start ms | peak RSS MiB | latency / edgeclass | cold / edgeclass | RSS / edgeclass | top-1 |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        base = [x for x in rows if x["model"] == r["model"] and x["threads"] == r["threads"] and x["engine"] == "edgeclass"][0]
+        lines.append("| %s | %d | %s | %.2f | %.2f | %.0f | %.0f | %.2f | %.2f | %.2f | %d |" % (
+            r["model"], r["threads"], r["engine"], r["median_ms"], r["min_ms"], r["cold_ms"], r["rss_mib"],
+            r["median_ms"] / base["median_ms"], r["cold_ms"] / base["cold_ms"], r["rss_mib"] / base["rss_mib"], r["top1"]))
+    table = "\n".join(lines)
+    print(table)
+    if a.out:
+        open(a.out, "w").write(table + "\n")
+
+
+if __name__ == "__main__":
+    main()
