@@ -82,7 +82,7 @@ typedef struct edgeclass_result edgeclass_result;
 // service itself lives while any handle or running request uses it.
 typedef struct edgeclass_service edgeclass_service;
 
-// A service's model and memory figures (`edgeclass_service_info`).
+// A service's model and memory figures (`edgeclass_service_get_info`).
 typedef struct edgeclass_service_info {
   // Model input: channels, height, width (batch is 1).
   uint32_t channels;
@@ -147,7 +147,8 @@ const char *edgeclass_version(void);
 // for values that are not statuses.
 const char *edgeclass_status_name(uint32_t status);
 
-// The code of the last error on this thread (`EDGECLASS_OK` when there was none).
+// The code of the last error on this thread: `EDGECLASS_OK` when the thread's last fallible call
+// succeeded (a success clears the last error).
 edgeclass_status edgeclass_last_error_code(void);
 
 // Copy the last error message of this thread into `buf` (capacity `cap`, always NUL-terminated
@@ -207,12 +208,13 @@ void edgeclass_service_free(struct edgeclass_service *service);
 //
 // # Safety
 // `service` is a live handle; `out` is valid for writing an `edgeclass_service_info`.
-edgeclass_status edgeclass_service_info(const struct edgeclass_service *service,
-                                        struct edgeclass_service_info *out);
+edgeclass_status edgeclass_service_get_info(const struct edgeclass_service *service,
+                                            struct edgeclass_service_info *out);
 
 // Copy the label of class `index` into `buf` (see `edgeclass_last_error_message` for the
-// buffer rules); `*needed` gets the size including the NUL. `EDGECLASS_INVALID_ARGUMENT` when
-// the model has no labels or `index` is out of range.
+// buffer rules); `*needed` gets the size including the NUL (`buf` NULL and `cap` 0: only the
+// size, EDGECLASS_OK). `EDGECLASS_INVALID_ARGUMENT` when the model has no labels or `index` is
+// out of range.
 //
 // # Safety
 // `service` is a live handle; `buf` is NULL or valid for `cap` bytes; `needed` is NULL or valid.
@@ -281,7 +283,8 @@ edgeclass_status edgeclass_invoke(const char *algo_type,
 size_t edgeclass_result_classes(const struct edgeclass_result *result);
 
 // Copy the probabilities into `probs` (capacity `cap` floats). `*count` gets the number of
-// classes; `EDGECLASS_BUFFER_TOO_SMALL` (nothing copied) when `cap` is smaller.
+// classes; `EDGECLASS_BUFFER_TOO_SMALL` (nothing copied) when `cap` is smaller (`probs` NULL and
+// `cap` 0: only the count, EDGECLASS_OK).
 //
 // # Safety
 // `result` is a live result; `probs` is NULL or valid for `cap` floats; `count` is NULL or valid.
@@ -292,7 +295,8 @@ edgeclass_status edgeclass_result_probabilities(const struct edgeclass_result *r
 
 // Copy the connector's response body, `[p0,p1,...]`, NUL-terminated, into `buf` (capacity
 // `cap`). `*needed` gets the size including the NUL; `EDGECLASS_BUFFER_TOO_SMALL` when `cap` is
-// smaller (the buffer then holds a truncated, NUL-terminated prefix).
+// smaller (the buffer then holds a truncated, NUL-terminated prefix); `buf` NULL and `cap` 0:
+// only the size, EDGECLASS_OK.
 //
 // # Safety
 // `result` is a live result; `buf` is NULL or valid for `cap` bytes; `needed` is NULL or valid.

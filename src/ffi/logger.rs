@@ -32,15 +32,21 @@ impl log::Log for Logger {
         }
         let target = TARGET.read().unwrap_or_else(|p| p.into_inner());
         let level = record.level() as i32;
+        let mut text = format!("{}", record.args());
+        // Lines from the decoders do not know the service: prefix them like the service's own.
+        if !text.starts_with('[') {
+            if let Some(name) = crate::service::log_context() {
+                text = format!("[{name}] {text}");
+            }
+        }
         match target.callback {
             Some(cb) => {
                 // Interior NULs would cut the message short in C: replace them.
-                let text = format!("{}", record.args()).replace('\0', "\\0");
-                if let Ok(c) = CString::new(text) {
+                if let Ok(c) = CString::new(text.replace('\0', "\\0")) {
                     cb(target.user_data as *mut c_void, level, c.as_ptr());
                 }
             }
-            None => eprintln!("edgeclass {}: {}", record.level(), record.args()),
+            None => eprintln!("edgeclass {}: {text}", record.level()),
         }
     }
 

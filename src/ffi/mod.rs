@@ -130,7 +130,7 @@ pub struct edgeclass_result {
     body: String,
 }
 
-/// A service's model and memory figures (`edgeclass_service_info`).
+/// A service's model and memory figures (`edgeclass_service_get_info`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct edgeclass_service_info {
@@ -197,7 +197,12 @@ fn set_last_error(e: Error) {
 /// The panic boundary: run `f`, turn its error or panic into a status and the last error.
 fn guard(f: impl FnOnce() -> Result<()>) -> edgeclass_status {
     match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => edgeclass_status::EDGECLASS_OK,
+        Ok(Ok(())) => {
+            // A success clears the last error, so edgeclass_last_error_code tells whether the
+            // thread's last fallible call failed.
+            let _ = LAST_ERROR.try_with(|l| l.borrow_mut().take());
+            edgeclass_status::EDGECLASS_OK
+        }
         Ok(Err(e)) => {
             let status = e.code.into();
             set_last_error(e);
@@ -322,7 +327,8 @@ pub extern "C" fn edgeclass_status_name(status: u32) -> *const c_char {
     name.as_ptr() as *const c_char
 }
 
-/// The code of the last error on this thread (`EDGECLASS_OK` when there was none).
+/// The code of the last error on this thread: `EDGECLASS_OK` when the thread's last fallible call
+/// succeeded (a success clears the last error).
 #[unsafe(no_mangle)]
 pub extern "C" fn edgeclass_last_error_code() -> edgeclass_status {
     guard_value(edgeclass_status::EDGECLASS_INTERNAL, || {
@@ -437,6 +443,10 @@ pub unsafe extern "C" fn edgeclass_service_find(
     out: *mut *mut edgeclass_service,
 ) -> edgeclass_status {
     guard(|| {
+        // Check `out` before creating the handle, or a NULL `out` would leak it.
+        if out.is_null() {
+            return Err(invalid_argument("out is NULL"));
+        }
         // SAFETY: caller contract.
         let name = unsafe { text(name, "name")? };
         let service = registry::get(name)
@@ -484,7 +494,7 @@ pub unsafe extern "C" fn edgeclass_service_free(service: *mut edgeclass_service)
 /// # Safety
 /// `service` is a live handle; `out` is valid for writing an `edgeclass_service_info`.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn edgeclass_service_info(
+pub unsafe extern "C" fn edgeclass_service_get_info(
     service: *const edgeclass_service,
     out: *mut edgeclass_service_info,
 ) -> edgeclass_status {
@@ -522,8 +532,9 @@ pub unsafe extern "C" fn edgeclass_service_info(
 }
 
 /// Copy the label of class `index` into `buf` (see `edgeclass_last_error_message` for the
-/// buffer rules); `*needed` gets the size including the NUL. `EDGECLASS_INVALID_ARGUMENT` when
-/// the model has no labels or `index` is out of range.
+/// buffer rules); `*needed` gets the size including the NUL (`buf` NULL and `cap` 0: only the
+/// size, EDGECLASS_OK). `EDGECLASS_INVALID_ARGUMENT` when the model has no labels or `index` is
+/// out of range.
 ///
 /// # Safety
 /// `service` is a live handle; `buf` is NULL or valid for `cap` bytes; `needed` is NULL or valid.
@@ -552,7 +563,8 @@ pub unsafe extern "C" fn edgeclass_service_label(
             // SAFETY: non-NULL, caller contract.
             unsafe { needed.write(n) };
         }
-        if n > cap {
+        // NULL with capacity 0 asks for the size only: not an error.
+        if n > cap && !(buf.is_null() && cap == 0) {
             return Err(Error::new(
                 Code::BufferTooSmall,
                 format!("the label needs {n} bytes, the buffer has {cap}"),
@@ -729,7 +741,8 @@ pub unsafe extern "C" fn edgeclass_result_classes(result: *const edgeclass_resul
 }
 
 /// Copy the probabilities into `probs` (capacity `cap` floats). `*count` gets the number of
-/// classes; `EDGECLASS_BUFFER_TOO_SMALL` (nothing copied) when `cap` is smaller.
+/// classes; `EDGECLASS_BUFFER_TOO_SMALL` (nothing copied) when `cap` is smaller (`probs` NULL and
+/// `cap` 0: only the count, EDGECLASS_OK).
 ///
 /// # Safety
 /// `result` is a live result; `probs` is NULL or valid for `cap` floats; `count` is NULL or valid.
@@ -748,6 +761,9 @@ pub unsafe extern "C" fn edgeclass_result_probabilities(
             // SAFETY: non-NULL, caller contract.
             unsafe { count.write(p.len()) };
         }
+        if probs.is_null() && cap == 0 {
+            return Ok(()); // a size query
+        }
         if cap < p.len() || probs.is_null() {
             return Err(Error::new(
                 Code::BufferTooSmall,
@@ -762,7 +778,8 @@ pub unsafe extern "C" fn edgeclass_result_probabilities(
 
 /// Copy the connector's response body, `[p0,p1,...]`, NUL-terminated, into `buf` (capacity
 /// `cap`). `*needed` gets the size including the NUL; `EDGECLASS_BUFFER_TOO_SMALL` when `cap` is
-/// smaller (the buffer then holds a truncated, NUL-terminated prefix).
+/// smaller (the buffer then holds a truncated, NUL-terminated prefix); `buf` NULL and `cap` 0:
+/// only the size, EDGECLASS_OK.
 ///
 /// # Safety
 /// `result` is a live result; `buf` is NULL or valid for `cap` bytes; `needed` is NULL or valid.
@@ -781,6 +798,9 @@ pub unsafe extern "C" fn edgeclass_result_body(
         if !needed.is_null() {
             // SAFETY: non-NULL, caller contract.
             unsafe { needed.write(n) };
+        }
+        if buf.is_null() && cap == 0 {
+            return Ok(()); // a size query
         }
         if n > cap || buf.is_null() {
             return Err(Error::new(

@@ -230,6 +230,12 @@ impl ServiceConfig {
             Some(v) => parse_bounded("EdgeclassThreads", v, MAX_WORKERS as u64)? as usize,
             None => 1,
         };
+        if threads > 1 && !cfg!(feature = "multithread") {
+            return Err(crate::Error::new(
+                crate::Code::Unsupported,
+                format!("EdgeclassThreads=\"{threads}\": this edgeclass build runs one thread per inference (build with the `multithread` feature for more)"),
+            ));
+        }
         let mut decode = DecodeOptions::default();
         if let Some(v) = params.get("EdgeclassStrictDecoding") {
             decode.strict_content_type = parse_bool("EdgeclassStrictDecoding", v)?;
@@ -243,7 +249,14 @@ impl ServiceConfig {
         if let Some(v) = params.get("EdgeclassJpegDecoder") {
             decode.jpeg_decoder = match v.as_str() {
                 "zune" => JpegDecoder::Zune,
-                "libjpeg-turbo" => JpegDecoder::Turbo,
+                "libjpeg-turbo" if cfg!(feature = "jpeg-turbo") => JpegDecoder::Turbo,
+                // Refused here, not at the first JPEG request, like GPUAcceleration=GPU.
+                "libjpeg-turbo" => {
+                    return Err(crate::Error::new(
+                        crate::Code::Unsupported,
+                        "EdgeclassJpegDecoder=\"libjpeg-turbo\": this edgeclass build has no libjpeg-turbo (build with the `jpeg-turbo` feature); use \"zune\"",
+                    ))
+                }
                 _ => {
                     return Err(rule_error(
                         "EdgeclassJpegDecoder",

@@ -139,7 +139,8 @@ impl Service {
         let name = config.name.clone();
         let limit = config.memory_limit_bytes;
         let counting = heap::is_counting();
-        let (model, retained, load_peak) = heap::measure(|| Model::load_with_threads(&config.model_path, config.threads));
+        let (model, retained, load_peak) =
+            heap::measure(|| Model::load_with_threads(&config.model_path, config.threads));
         let model = model.map_err(|e| e.context(format!("service {name}")))?;
         let model_bytes = if counting {
             retained.max(0) as u64
@@ -255,6 +256,7 @@ impl Service {
         request: Option<&Request>,
     ) -> Result<Classification> {
         let started = Instant::now();
+        let _named = LogContext::enter(&self.config.name);
         let (result, _, peak) =
             heap::measure(|| self.classify_inner(content_type, body, request, started));
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
@@ -382,6 +384,31 @@ impl std::fmt::Debug for Service {
             .field("name", &self.config.name)
             .field("budget", &self.budget)
             .finish()
+    }
+}
+
+thread_local! {
+    static LOG_SERVICE: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// The service whose request this thread is serving, so that log lines from deeper stages
+/// (decoders) can be prefixed with its name like the service's own lines.
+pub fn log_context() -> Option<String> {
+    LOG_SERVICE.try_with(|c| c.borrow().clone()).ok().flatten()
+}
+
+struct LogContext;
+
+impl LogContext {
+    fn enter(name: &str) -> LogContext {
+        let _ = LOG_SERVICE.try_with(|c| *c.borrow_mut() = Some(name.to_string()));
+        LogContext
+    }
+}
+
+impl Drop for LogContext {
+    fn drop(&mut self) {
+        let _ = LOG_SERVICE.try_with(|c| c.borrow_mut().take());
     }
 }
 
