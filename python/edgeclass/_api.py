@@ -1,0 +1,559 @@
+"""Python objects over the C ABI: errors as exceptions, handles as objects that free themselves.
+
+Each wrapper calls one C function (or a size query and the call), checks its status and, on
+failure, raises :class:`EdgeclassError` with the status code, its stable name and the thread's
+last error message, read on the same thread right after the failing call. Runs on Python 2.7
+and 3.x; no numpy.
+"""
+
+import ctypes
+import threading
+
+from . import _native
+from ._native import LibraryNotFound
+
+# Status codes of include/edgeclass.h (enum edgeclass_status), never renumbered.
+OK = 0
+INVALID_ARGUMENT = 1001
+INVALID_PARAMETER = 1002
+BUFFER_TOO_SMALL = 1003
+UNKNOWN_SERVICE = 1004
+SERVICE_EXISTS = 1005
+UNSUPPORTED = 1006
+UNSUPPORTED_CONTENT_TYPE = 2001
+UNSUPPORTED_IMAGE_FORMAT = 2002
+CORRUPT_IMAGE = 2003
+UNSUPPORTED_IMAGE_FEATURE = 2004
+CONTENT_TYPE_MISMATCH = 2005
+BAD_TENSOR = 2006
+MODEL_NOT_FOUND = 3001
+PARAMS_FORMAT = 3002
+SYMBOL_FORMAT = 3003
+UNSUPPORTED_OPERATOR = 3004
+MODEL_MISMATCH = 3005
+NNEF = 3006
+IO = 3007
+MEMORY_LIMIT = 4001
+IMAGE_TOO_LARGE = 4002
+TIMEOUT = 4003
+CANCELLED = 4004
+INTERNAL = 5001
+PANIC = 5002
+
+#: Every status code by its name without the ``EDGECLASS_`` prefix.
+STATUS_CODES = dict((k, v) for k, v in globals().items()
+                    if k.isupper() and isinstance(v, int) and not k.startswith('_'))
+
+#: Log levels of ``edgeclass_set_log_callback``.
+LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = range(6)
+
+#: The generic content type: the image format is taken from the bytes alone.
+ANY_IMAGE = 'application/x-image'
+
+try:                                    # Python 2
+    _text_type = unicode                # noqa: F821
+    _bytes_types = (str, bytearray, memoryview, buffer)  # noqa: F821
+except NameError:                       # Python 3
+    _text_type = str
+    _bytes_types = (bytes, bytearray, memoryview)
+
+
+class EdgeclassError(Exception):
+    """A failed edgeclass call.
+
+    Attributes: ``code`` (the numeric ``edgeclass_status``, e.g. 4003), ``name`` (its stable
+    name, e.g. ``'EDGECLASS_TIMEOUT'``) and ``message`` (the library's message for this
+    failure, which ends with the code's short name, e.g. ``'... (TIMEOUT)'``). ``str(e)`` is the
+    message.
+    """
+
+    def __init__(self, code, message, name=None):
+        self.code = code
+        self.name = name if name is not None else _status_name_or_guess(code)
+        self.message = message
+        Exception.__init__(self, message)
+
+
+class LibraryNotFoundError(EdgeclassError):
+    """The shared library could not be found or loaded (``code`` is None)."""
+
+    def __init__(self, message):
+        EdgeclassError.__init__(self, None, message, name='EDGECLASS_LIBRARY_NOT_FOUND')
+
+
+def _status_name_or_guess(code):
+    for k, v in STATUS_CODES.items():
+        if v == code:
+            return 'EDGECLASS_' + k
+    return 'EDGECLASS_UNKNOWN_STATUS'
+
+
+def lib():
+    """The loaded ``ctypes.CDLL`` (see ``edgeclass._native.load_library``).
+
+    Raises :class:`LibraryNotFoundError` when the library cannot be loaded.
+    """
+    try:
+        return _native.load_library()
+    except LibraryNotFound as e:
+        raise LibraryNotFoundError(str(e))
+
+
+def find_library():
+    """The library file :func:`lib` would load, without loading it.
+
+    Raises :class:`LibraryNotFoundError` when ``EDGECLASS_LIBRARY`` names a missing file or
+    nothing is found in the usual places.
+    """
+    try:
+        return _native.find_library()
+    except LibraryNotFound as e:
+        raise LibraryNotFoundError(str(e))
+
+
+def library_path():
+    """The path (or name) of the library loaded by :func:`lib`."""
+    return lib()._edgeclass_path
+
+
+def _decode(b):
+    """A C string from the library as the native ``str`` (bytes on 2.7, text on 3.x)."""
+    if b is None:
+        return ''
+    if str is bytes:
+        return b
+    return b.decode('utf-8', 'replace')
+
+
+def _plain(value):
+    """ctypes integers as plain ``int`` (not ``long`` on 2.7 when they fit)."""
+    return int(value) if not isinstance(value, bool) else value
+
+
+def _cstr(value, what):
+    """``value`` (text or bytes) as NUL-free UTF-8 bytes for a ``const char *`` argument.
+
+    A C string ends at its first NUL, so a value holding one would silently arrive shortened:
+    refuse it instead.
+    """
+    if isinstance(value, _text_type):
+        value = value.encode('utf-8')
+    elif not isinstance(value, bytes):
+        raise TypeError('%s must be a string, not %s' % (what, type(value).__name__))
+    if b'\0' in value:
+        raise ValueError('%s contains a NUL character' % what)
+    return value
+
+
+def _body_pointer(body):
+    """(pointer, length) for an encoded image; the pointer keeps ``body`` alive.
+
+    ``bytes`` (``str`` on 2.7) are passed without a copy; a ``bytearray`` through its buffer
+    (no copy either); other buffer objects (``memoryview``, ``array``) are copied once.
+    """
+    if isinstance(body, bytes):
+        data = body
+    elif isinstance(body, bytearray):
+        n = len(body)
+        if n == 0:
+            return None, 0
+        return (ctypes.c_uint8 * n).from_buffer(body), n
+    elif isinstance(body, _bytes_types):
+        data = bytes(bytearray(body))
+    else:
+        raise TypeError('the body must be bytes or bytearray, not %s' % type(body).__name__)
+    if not data:
+        return None, 0
+    return ctypes.cast(ctypes.c_char_p(data), ctypes.POINTER(ctypes.c_uint8)), len(data)
+
+
+def last_error():
+    """(code, message) of the last error on this thread (``(0, '')`` when there is none)."""
+    native = lib()
+    code = _plain(native.edgeclass_last_error_code())
+    size = native.edgeclass_last_error_message(None, 0)
+    buf = ctypes.create_string_buffer(size)
+    native.edgeclass_last_error_message(buf, size)
+    return code, _decode(buf.value)
+
+
+def _raise(status):
+    status = _plain(status)
+    code, message = last_error()
+    if code != status:
+        # The library always records the error it returns; if that ever fails, the recorded
+        # message belongs to an earlier failure and must not be shown as this one's.
+        message = 'no message recorded for this failure'
+    raise EdgeclassError(status, message, _decode(lib().edgeclass_status_name(status)))
+
+
+def check(status):
+    """Raise :class:`EdgeclassError` for a status other than ``OK``; return ``OK`` otherwise."""
+    if status != OK:
+        _raise(status)
+    return status
+
+
+def version():
+    """The library's version string, e.g. ``'0.1.0'``."""
+    return _decode(lib().edgeclass_version())
+
+
+def abi_version():
+    """The library's C ABI version (1 for this package)."""
+    return _plain(lib().edgeclass_abi_version())
+
+
+def status_name(code):
+    """The stable name of a status code, e.g. ``status_name(4003) == 'EDGECLASS_TIMEOUT'``."""
+    return _decode(lib().edgeclass_status_name(code))
+
+
+def heap_stats():
+    """(live, peak) heap bytes of the library (both 0 when heap accounting is compiled out)."""
+    live, peak = ctypes.c_uint64(), ctypes.c_uint64()
+    check(lib().edgeclass_heap_stats(ctypes.byref(live), ctypes.byref(peak)))
+    return _plain(live.value), _plain(peak.value)
+
+
+def heap_reset_peak():
+    """Start a new heap peak measurement (see :func:`heap_stats`)."""
+    lib().edgeclass_heap_reset_peak()
+
+
+_log_lock = threading.Lock()
+_log_keep = []          # the installed ctypes callback; freed memory must never be called
+
+
+def set_log_callback(callback, max_level=LOG_WARN):
+    """Send the library's log lines to ``callback(level, message)`` up to ``max_level``.
+
+    ``level`` is 1 error .. 5 trace, ``message`` a ``str``. ``callback=None`` sends them to
+    stderr again. The callback may run on any thread that calls into edgeclass, and on the
+    library's own threads; an exception it raises is printed and dropped, never passed into the
+    library.
+    The library keeps calling it until replaced, so this module keeps it alive; at interpreter
+    exit the library is pointed back at stderr.
+    """
+    with _log_lock:
+        if callback is None:
+            fn = _native.edgeclass_log_fn()         # NULL: stderr
+        else:
+            def trampoline(user_data, level, message, _cb=callback):
+                try:
+                    _cb(level, _decode(message))
+                except Exception:   # never let an exception unwind into the library
+                    import traceback
+                    traceback.print_exc()
+            fn = _native.edgeclass_log_fn(trampoline)
+        check(lib().edgeclass_set_log_callback(fn, None, max_level))
+        del _log_keep[:]
+        if callback is not None:
+            _log_keep.append(fn)
+            _register_log_reset()
+
+
+_reset_registered = []
+
+
+def _register_log_reset():
+    if not _reset_registered:
+        import atexit
+        _reset_registered.append(True)
+        atexit.register(_reset_log_at_exit)
+
+
+def _reset_log_at_exit():
+    try:
+        if _log_keep:
+            lib().edgeclass_set_log_callback(_native.edgeclass_log_fn(), None, LOG_WARN)
+            del _log_keep[:]
+    except Exception:
+        pass
+
+
+class Params(object):
+    """A connector ``Parameters`` set being assembled (``edgeclass_params``).
+
+    ``Params({'LocalInferenceServiceName': 'imageClassification', ...})`` or ``p.set(k, v)``.
+    Values are strings, as in a connector definition; they are validated when a service opens.
+    Not thread-safe (use one thread at a time), as the C object.
+    """
+
+    def __init__(self, parameters=None):
+        self._lib = lib()
+        self._ptr = self._lib.edgeclass_params_new()
+        if not self._ptr:
+            raise MemoryError('edgeclass_params_new returned NULL')
+        for key, value in sorted((parameters or {}).items()):
+            self.set(key, value)
+
+    def set(self, key, value):
+        """Set one parameter (a later value for the same key replaces the earlier one)."""
+        if not self._ptr:
+            raise ValueError('the parameter set was freed')
+        check(self._lib.edgeclass_params_set(self._ptr, _cstr(key, 'a parameter name'),
+                                             _cstr(value, 'parameter %s' % key)))
+
+    def free(self):
+        """Free the C object now (also done when this object is collected)."""
+        ptr, self._ptr = self._ptr, None
+        if ptr:
+            self._lib.edgeclass_params_free(ptr)
+
+    def __del__(self):
+        try:
+            self.free()
+        except Exception:
+            pass
+
+
+class Request(object):
+    """Per-request options (``edgeclass_request``): a cancel flag and a tighter deadline.
+
+    Pass it to :meth:`Service.classify` or :func:`invoke`; :meth:`cancel` may be called from any
+    thread while another one waits in that call. Do not :meth:`free` it while a call uses it.
+    """
+
+    def __init__(self, timeout_ms=None):
+        self._lib = lib()
+        self._ptr = self._lib.edgeclass_request_new()
+        if not self._ptr:
+            raise MemoryError('edgeclass_request_new returned NULL')
+        if timeout_ms is not None:
+            self.set_timeout_ms(timeout_ms)
+
+    def cancel(self):
+        """Make the call using this request return ``CANCELLED`` at its next check."""
+        if self._ptr:
+            self._lib.edgeclass_request_cancel(self._ptr)
+
+    def set_timeout_ms(self, timeout_ms):
+        """A deadline ``timeout_ms`` after the request starts, when shorter than the service's
+        ``LocalInferenceServiceTimeoutSeconds`` (0 restores the service's)."""
+        if timeout_ms < 0:
+            raise ValueError('timeout_ms must be >= 0')
+        check(self._lib.edgeclass_request_set_timeout_ms(self._ptr, int(timeout_ms)))
+
+    def free(self):
+        """Free the C object now (also done when this object is collected)."""
+        ptr, self._ptr = self._ptr, None
+        if ptr:
+            self._lib.edgeclass_request_free(ptr)
+
+    def __del__(self):
+        try:
+            self.free()
+        except Exception:
+            pass
+
+
+def _request_ptr(request):
+    if request is None:
+        return None
+    if not isinstance(request, Request):
+        raise TypeError('request must be an edgeclass.Request')
+    if not request._ptr:
+        raise ValueError('the request was freed')
+    return request._ptr
+
+
+class Result(object):
+    """One answer (``edgeclass_result``): probabilities, the connector's body, top-k, timings.
+
+    Immutable and safe to read from several threads. ``with`` frees it on exit.
+    """
+
+    def __init__(self, ptr):
+        self._lib = lib()
+        self._ptr = ptr
+
+    def _p(self):
+        if not self._ptr:
+            raise ValueError('the result was freed')
+        return self._ptr
+
+    @property
+    def classes(self):
+        """Number of classes (``edgeclass_result_classes``)."""
+        return _plain(self._lib.edgeclass_result_classes(self._p()))
+
+    def probabilities(self):
+        """The probability of every class, as a list of floats (float32 values)."""
+        count = ctypes.c_size_t()
+        status = self._lib.edgeclass_result_probabilities(self._p(), None, 0,
+                                                          ctypes.byref(count))
+        if status not in (OK, BUFFER_TOO_SMALL):
+            _raise(status)
+        buf = (ctypes.c_float * count.value)()
+        check(self._lib.edgeclass_result_probabilities(self._p(), buf, count.value,
+                                                       ctypes.byref(count)))
+        return list(buf)
+
+    def body(self):
+        """The connector's response body, ``b'[p0,p1,...]'`` (bytes)."""
+        needed = ctypes.c_size_t()
+        status = self._lib.edgeclass_result_body(self._p(), None, 0, ctypes.byref(needed))
+        if status not in (OK, BUFFER_TOO_SMALL):
+            _raise(status)
+        buf = ctypes.create_string_buffer(needed.value)
+        check(self._lib.edgeclass_result_body(self._p(), buf, needed.value,
+                                              ctypes.byref(needed)))
+        return buf.value
+
+    def top_k(self, k):
+        """The ``k`` most probable classes, best first: a list of ``(index, probability)``."""
+        if k < 0:
+            raise ValueError('k must be >= 0')
+        indices = (ctypes.c_size_t * max(k, 1))()
+        probs = (ctypes.c_float * max(k, 1))()
+        count = ctypes.c_size_t()
+        check(self._lib.edgeclass_result_top_k(self._p(), k, indices, probs,
+                                               ctypes.byref(count)))
+        return [(int(indices[i]), probs[i]) for i in range(count.value)]
+
+    def stats(self):
+        """Timings (microseconds) and sizes of the request that made this result, as a dict."""
+        s = _native.edgeclass_call_stats()
+        check(self._lib.edgeclass_result_stats(self._p(), ctypes.byref(s)))
+        return dict((name, _plain(getattr(s, name))) for name, _ in s._fields_)
+
+    def free(self):
+        """Free the C object now (also done when this object is collected)."""
+        ptr, self._ptr = self._ptr, None
+        if ptr:
+            self._lib.edgeclass_result_free(ptr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.free()
+
+    def __del__(self):
+        try:
+            self.free()
+        except Exception:
+            pass
+
+
+def _classify_call(fn, args, body, request):
+    ptr, n = _body_pointer(body)
+    out = ctypes.POINTER(_native.edgeclass_result)()
+    check(fn(*(args + [ptr, n, _request_ptr(request), ctypes.byref(out)])))
+    return Result(out)
+
+
+class Service(object):
+    """A handle to an open local inference service (``edgeclass_service``).
+
+    :meth:`open` loads a model and registers it under its ``LocalInferenceServiceName``;
+    :meth:`find` gets a new handle to one already open. Any number of threads may call
+    :meth:`classify` on one handle at once. :meth:`close` unregisters the service;
+    :meth:`free` only drops this handle. ``with`` closes it on exit.
+    """
+
+    def __init__(self, ptr):
+        self._lib = lib()
+        self._ptr = ptr
+
+    @classmethod
+    def open(cls, parameters):
+        """Open a service from a :class:`Params` or a dict of connector parameters."""
+        owned = not isinstance(parameters, Params)
+        params = Params(parameters) if owned else parameters
+        try:
+            out = ctypes.POINTER(_native.edgeclass_service)()
+            check(params._lib.edgeclass_service_open(params._ptr, ctypes.byref(out)))
+            return cls(out)
+        finally:
+            if owned:
+                params.free()
+
+    @classmethod
+    def find(cls, name):
+        """A new handle to the open service called ``name`` (``UNKNOWN_SERVICE`` if none)."""
+        native = lib()
+        out = ctypes.POINTER(_native.edgeclass_service)()
+        check(native.edgeclass_service_find(_cstr(name, 'the service name'), ctypes.byref(out)))
+        return cls(out)
+
+    def _p(self):
+        if not self._ptr:
+            raise ValueError('the service handle was closed or freed')
+        return self._ptr
+
+    def info(self):
+        """Model shape, memory budget and request counters, as a dict
+        (``edgeclass_service_get_info``'s fields)."""
+        s = _native.edgeclass_service_info()
+        check(self._lib.edgeclass_service_get_info(self._p(), ctypes.byref(s)))
+        return dict((name, _plain(getattr(s, name))) for name, _ in s._fields_)
+
+    def label(self, index):
+        """The label of class ``index`` (``INVALID_ARGUMENT`` without labels or out of range)."""
+        if index < 0:
+            raise ValueError('index must be >= 0')
+        needed = ctypes.c_size_t()
+        status = self._lib.edgeclass_service_label(self._p(), index, None, 0,
+                                                   ctypes.byref(needed))
+        if status not in (OK, BUFFER_TOO_SMALL):
+            _raise(status)
+        buf = ctypes.create_string_buffer(needed.value)
+        check(self._lib.edgeclass_service_label(self._p(), index, buf, needed.value,
+                                                ctypes.byref(needed)))
+        return _decode(buf.value)
+
+    def labels(self):
+        """Every class label, or None when the model has none."""
+        info = self.info()
+        if not info['has_labels']:
+            return None
+        return [self.label(i) for i in range(info['classes'])]
+
+    def classify(self, body, content_type=ANY_IMAGE, request=None):
+        """Classify one encoded image (``bytes``/``bytearray``); returns a :class:`Result`.
+
+        ``content_type``: ``'image/jpeg'``, ``'image/png'``, ``'image/jpg'`` or
+        ``'application/x-image'`` (the default: the format comes from the bytes).
+        """
+        return _classify_call(self._lib.edgeclass_classify,
+                              [self._p(), _cstr(content_type, 'the content type')],
+                              body, request)
+
+    def close(self):
+        """Close the service (unregister its name) and free this handle."""
+        ptr, self._ptr = self._ptr, None
+        if ptr:
+            self._lib.edgeclass_service_close(ptr)
+
+    def free(self):
+        """Free this handle, leaving the service open (also done when it is collected)."""
+        ptr, self._ptr = self._ptr, None
+        if ptr:
+            self._lib.edgeclass_service_free(ptr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.free()
+        except Exception:
+            pass
+
+
+def invoke(algo_type, service_name, content_type, body, request=None):
+    """The ML SDK's call on the service registered as ``service_name``; returns a :class:`Result`.
+
+    ``algo_type`` must be ``'image-classification'`` (anything else: ``UNKNOWN_SERVICE``).
+    """
+    native = lib()
+    return _classify_call(native.edgeclass_invoke,
+                          [_cstr(algo_type, 'the algorithm type'),
+                           _cstr(service_name, 'the service name'),
+                           _cstr(content_type, 'the content type')],
+                          body, request)
