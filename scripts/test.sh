@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# The whole test suite (what CI runs after scripts/setup.sh).
+# The whole test suite (what CI runs after scripts/setup.sh): Rust tests with both JPEG
+# decoders, the C ffi-tests (+ valgrind, stress, examples) and the Python packages on 2.7, 3.7
+# and 3.11. Each part prints its own summary; the script stops at the first failing part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # In CI the full-size goldens must run, not be skipped.
 if [ "${CI:-}" = "true" ]; then export EDGECLASS_REQUIRE_FULL_MODELS=1; fi
+echo "== Rust tests (default features: zune-jpeg, heap accounting)"
 cargo test --release --locked
-# The bit-exact libjpeg-turbo decoder: every JPEG tensor must equal MXNet's.
+echo "== C ffi-tests against libedgeclass.so and .a, valgrind, stress, examples"
+ffi-tests/run.sh
+echo "== Python packages (2.7.18, 3.7.16, 3.11)"
+ffi-tests/python/run.sh
+echo "== Rust tests with the bit-exact libjpeg-turbo decoder: every JPEG tensor must equal MXNet's"
 cargo test --release --locked --features jpeg-turbo --test end_to_end --test image_decode --test image_resize
