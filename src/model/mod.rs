@@ -197,7 +197,10 @@ impl ImportedModel {
     /// more than 1 needs the `multithread` cargo feature).
     pub fn into_model_with_threads(self, threads: usize) -> Result<Model> {
         let t0 = Instant::now();
-        let options = RunOptions { executor: executor(threads)?, ..RunOptions::default() };
+        let options = RunOptions {
+            executor: executor(threads)?,
+            ..RunOptions::default()
+        };
         let plan = self
             .typed
             .into_optimized()
@@ -222,11 +225,15 @@ fn executor(threads: usize) -> Result<Option<tract_linalg::multithread::Executor
         0 => Err(invalid_argument("threads must be at least 1")),
         1 => Ok(None),
         #[cfg(feature = "multithread")]
-        n => Ok(Some(tract_linalg::multithread::Executor::multithread_with_name(n, "edgeclass-tract"))),
+        n => Ok(Some(
+            tract_linalg::multithread::Executor::multithread_with_name(n, "edgeclass-tract"),
+        )),
         #[cfg(not(feature = "multithread"))]
         n => Err(Error::new(
             Code::Unsupported,
-            format!("{n} threads per inference needs edgeclass built with the `multithread` feature"),
+            format!(
+                "{n} threads per inference needs edgeclass built with the `multithread` feature"
+            ),
         )),
     }
 }
