@@ -59,6 +59,33 @@ typedef uint32_t edgeclass_status;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// What `edgeclass_feedback_publish` did with the request.
+enum edgeclass_feedback_outcome
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // Kept by the sampling strategy and written to the spool (waiting for upload).
+  EDGECLASS_FEEDBACK_SPOOLED = 0,
+  // Not kept by the sampling strategy (status `sample_dropped_by_strategy`).
+  EDGECLASS_FEEDBACK_DROPPED_BY_STRATEGY = 1,
+  // `RequestLimit` requests were in progress (status `fail`, error `Queue.Full`).
+  EDGECLASS_FEEDBACK_THROTTLED = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum edgeclass_feedback_outcome edgeclass_feedback_outcome;
+#else
+typedef uint32_t edgeclass_feedback_outcome;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// An open ML Feedback connector (a handle to it). Thread-safe: any thread may publish, drain or
+// read stats at once. Lifetime: from `edgeclass_feedback_open` until `edgeclass_feedback_close`;
+// the connector (its MQTT connection and upload thread) lives while a handle or a service
+// request uses it.
+typedef struct edgeclass_feedback edgeclass_feedback;
+
 // Connector parameters being assembled for `edgeclass_service_open`: the `Parameters` object of
 // the connector definition, key by key (`LocalInferenceServiceName`, ...).
 // Lifetime: from `edgeclass_params_new` to `edgeclass_params_free`. Not thread-safe: use from one
@@ -132,6 +159,76 @@ typedef struct edgeclass_call_stats {
 // Log callback: `level` 1 error, 2 warn, 3 info, 4 debug, 5 trace; `message` is valid only
 // during the call. May be called from any thread that calls into edgeclass.
 typedef void (*edgeclass_log_fn)(void *user_data, int32_t level, const char *message);
+
+// One spooled sample, as the upload callback sees it. Every pointer is valid only during the
+// callback. Upload `data` (`len` bytes, type `content_type`) to `s3://bucket/key`.
+typedef struct edgeclass_feedback_sample {
+  // The sample's UUID (also the `id` of its status message).
+  const char *id;
+  const char *config_id;
+  const char *content_type;
+  const char *bucket;
+  // `s3-prefix/UUID.file-ext`.
+  const char *key;
+  const uint8_t *data;
+  size_t len;
+  // The model prediction, JSON (a list for image classification).
+  const char *prediction_json;
+  // The metadata with `publish-ts`, a JSON object.
+  const char *metadata_json;
+  // On failure the callback may write "ExceptionType: message" here (NUL-terminated, at most
+  // `error_cap` bytes including the NUL): it becomes the failure status's `error` and text.
+  char *error;
+  size_t error_cap;
+} edgeclass_feedback_sample;
+
+// Upload callback: return 0 when the sample is safely uploaded (it is then deleted from the
+// spool and the success status and prediction messages are published), anything else on failure
+// (the sample stays and is tried again later). Called from one thread at a time: the background
+// upload thread, or the thread inside `edgeclass_feedback_drain`.
+typedef int32_t (*edgeclass_upload_fn)(void *user_data,
+                                       const struct edgeclass_feedback_sample *sample);
+
+// Message callback: `topic` (NUL-terminated) and the JSON `payload` (`len` bytes, not
+// NUL-terminated), valid only during the call. Called on the thread that produced the message
+// (a classifying thread or the upload thread), possibly from several threads at once: keep it
+// quick and thread-safe.
+typedef void (*edgeclass_message_fn)(void *user_data,
+                                     const char *topic,
+                                     const uint8_t *payload,
+                                     size_t len);
+
+// Counters of a feedback connector (`edgeclass_feedback_get_stats`).
+typedef struct edgeclass_feedback_stats {
+  uint64_t requests;
+  uint64_t spooled;
+  // `SampleNotUsed`.
+  uint64_t dropped_by_strategy;
+  // `ErrorRequestThrottled` (`Queue.Full`).
+  uint64_t throttled;
+  // Kept but not written (disk error, larger than the spool).
+  uint64_t spool_errors;
+  // `SampleUploadSuccess`, `SampleUploadFailure`, `SampleAndPredictionPublished`.
+  uint64_t uploaded;
+  uint64_t upload_failures;
+  uint64_t predictions_published;
+  // Classifications whose feedback failed (logged; the classification succeeded).
+  uint64_t hook_errors;
+  // Samples and bytes in the spool now.
+  uint64_t spool_samples;
+  uint64_t spool_bytes;
+  // Oldest samples removed to make room for new ones.
+  uint64_t spool_dropped_oldest;
+  uint64_t spool_corrupt;
+  // Partial samples of an interrupted writer removed when the spool was opened.
+  uint64_t spool_cleaned_temp;
+  // MQTT: waiting for the broker's acknowledgement, acknowledged, refused (queue full).
+  uint64_t mqtt_queued;
+  uint64_t mqtt_delivered;
+  uint64_t mqtt_overflowed;
+  uint64_t mqtt_reconnects;
+  bool mqtt_connected;
+} edgeclass_feedback_stats;
 
 #ifdef __cplusplus
 extern "C" {
@@ -345,6 +442,90 @@ void edgeclass_heap_reset_peak(void);
 edgeclass_status edgeclass_set_log_callback(edgeclass_log_fn callback,
                                             void *user_data,
                                             int32_t max_level);
+
+// Open an ML Feedback connector from `params` (built with `edgeclass_params_new` /
+// `edgeclass_params_set`): the connector's `FeedbackConfigurationMap` (a JSON string) and
+// `RequestLimit`, plus `EdgeclassSpoolDirectory` (required) and the other `Edgeclass*` options.
+// Registers its config ids: services whose `MLFeedbackConnectorConfigId` names one feed it.
+// `EDGECLASS_SERVICE_EXISTS` when a config id is already open.
+//
+// # Safety
+// `params` comes from `edgeclass_params_new`; `out` is valid for writing a pointer.
+edgeclass_status edgeclass_feedback_open(const struct edgeclass_params *params,
+                                         struct edgeclass_feedback **out);
+
+// Close a feedback connector: unregister its config ids, stop its upload thread and free the
+// handle (NULL is fine). Samples stay in the spool for the next open.
+//
+// # Safety
+// `fb` is NULL or a handle from `edgeclass_feedback_open`, not used afterwards.
+void edgeclass_feedback_close(struct edgeclass_feedback *fb);
+
+// The ML SDK's `feedback.publish(ConfigId, ModelInput, ModelPrediction, Metadata)`, on the
+// open connector that has `config_id`. `prediction_json` is a JSON list (image classification)
+// or object; `metadata_json` a JSON object or NULL. Validated as the SDK did
+// (`EDGECLASS_INVALID_ARGUMENT`, also for a config id no open connector has). Sampling drops and
+// `RequestLimit` throttling are not errors: they are reported in `*outcome` (may be NULL) and on
+// `feedback/message/status`. Never waits on the network; the sample write is fsynced.
+//
+// # Safety
+// Strings are NUL-terminated (`metadata_json` may be NULL); `model_input` is valid for `len`
+// bytes (may be NULL when 0); `outcome` is NULL or valid for writing.
+edgeclass_status edgeclass_feedback_publish(const char *config_id,
+                                            const uint8_t *model_input,
+                                            size_t len,
+                                            const char *prediction_json,
+                                            const char *metadata_json,
+                                            edgeclass_feedback_outcome *outcome);
+
+// Upload in the background: a thread calls `callback` for each spooled sample, oldest first, as
+// soon as it is spooled (and for those left from earlier runs); after a failure it tries again
+// after a backoff (1 s doubling to 60 s). NULL `callback` stops the thread (waiting for the
+// upload in progress). `user_data` is passed back verbatim and must stay valid until the
+// callback is replaced or the connector closed.
+//
+// # Safety
+// `fb` is a live handle.
+edgeclass_status edgeclass_feedback_set_upload_callback(const struct edgeclass_feedback *fb,
+                                                        edgeclass_upload_fn callback,
+                                                        void *user_data);
+
+// Upload spooled samples now, on this thread, oldest first, through `callback`, until the spool
+// is empty, `max` were uploaded (0: no limit) or one fails. `*uploaded` (may be NULL) gets the
+// count. A failed upload is not an error of this call (the sample stays; see the status message).
+//
+// # Safety
+// `fb` is a live handle; `uploaded` is NULL or valid for writing.
+edgeclass_status edgeclass_feedback_drain(const struct edgeclass_feedback *fb,
+                                          edgeclass_upload_fn callback,
+                                          void *user_data,
+                                          size_t max,
+                                          size_t *uploaded);
+
+// Receive every message (status, prediction, inference results) through `callback`, e.g. to
+// publish with your own MQTT client; in addition to the built-in MQTT client when configured.
+// NULL stops it. `user_data` must stay valid until replaced or the connector closed.
+//
+// # Safety
+// `fb` is a live handle.
+edgeclass_status edgeclass_feedback_set_message_callback(const struct edgeclass_feedback *fb,
+                                                         edgeclass_message_fn callback,
+                                                         void *user_data);
+
+// Wait until every MQTT message is acknowledged by the broker, at most `timeout_ms`:
+// `EDGECLASS_TIMEOUT` if some are still queued (they keep being retried). `EDGECLASS_OK` at once
+// without a broker.
+//
+// # Safety
+// `fb` is a live handle.
+edgeclass_status edgeclass_feedback_flush(const struct edgeclass_feedback *fb, uint64_t timeout_ms);
+
+// The connector's counters.
+//
+// # Safety
+// `fb` is a live handle; `out` is valid for writing an `edgeclass_feedback_stats`.
+edgeclass_status edgeclass_feedback_get_stats(const struct edgeclass_feedback *fb,
+                                              struct edgeclass_feedback_stats *out);
 
 #ifdef __cplusplus
 }  // extern "C"

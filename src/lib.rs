@@ -10,6 +10,7 @@
 
 pub mod answer;
 pub mod error;
+pub mod feedback;
 pub mod ffi;
 pub mod image;
 pub mod model;

@@ -20,6 +20,7 @@ USAGE:
                      [--no-exif] [--strict] [--jpeg-decoder zune|libjpeg-turbo]
   edgeclass convert  --model PATH --out FILE.nnef.tgz
   edgeclass bench    --model PATH [IMAGE] [--runs N] [--profile] [--threads N] [--json]
+  edgeclass feedback drain DIR --command CMD [--max N]
 
   --model PATH   a directory holding image-classification-symbol.json, image-classification-NNNN.params
                  (the highest NNNN is used) and model-shapes.json (optional labels.txt), a SageMaker
@@ -39,6 +40,12 @@ USAGE:
   --json         bench: end-to-end timings (bytes -> probabilities) as one JSON line, after a
                  `FIRST <ms>` line printed as soon as the first answer exists (for harnesses)
   --threads N    classify, bench: threads per inference (default 1; >1 needs the multithread build)
+  feedback drain upload the ML Feedback samples spooled in DIR, oldest first: runs `sh -c CMD` per
+                 sample with the input bytes on stdin and EDGECLASS_S3_BUCKET, EDGECLASS_S3_KEY,
+                 EDGECLASS_CONTENT_TYPE, EDGECLASS_SAMPLE_ID, EDGECLASS_CONFIG_ID,
+                 EDGECLASS_SOURCE_REF, EDGECLASS_SAMPLE_JSON in the environment; deletes a sample
+                 only when CMD exits 0; stops at the first failure (exit 1). Prints each uploaded
+                 sample's feedback/message/prediction JSON on stdout. --max N: at most N samples
 
 classify prints, per input, the connector's answer: [p0,p1,...] (shortest round-trip decimals),
 prefixed with the file name when there are several inputs.
@@ -142,6 +149,10 @@ fn parse_args() -> std::result::Result<Args, String> {
 }
 
 fn main() -> ExitCode {
+    // `edgeclass feedback ...` has arguments of its own.
+    if std::env::args().nth(1).as_deref() == Some("feedback") {
+        return feedback_command(std::env::args().skip(2).collect());
+    }
     let args = match parse_args() {
         Ok(a) => a,
         Err(msg) => {
@@ -443,4 +454,74 @@ fn bench_json(args: &Args) -> Result<()> {
         top_k(&first, 1)[0]
     );
     Ok(())
+}
+
+/// `edgeclass feedback drain DIR --command CMD [--max N]`.
+fn feedback_command(args: Vec<String>) -> ExitCode {
+    let usage = |msg: &str| {
+        eprintln!("edgeclass: {msg}\n\n{USAGE}");
+        ExitCode::from(2)
+    };
+    let mut it = args.into_iter();
+    match it.next().as_deref() {
+        Some("drain") => {}
+        Some(other) => return usage(&format!("unknown feedback command {other}")),
+        None => return usage("feedback needs a command: drain"),
+    }
+    let (mut dir, mut command, mut max) = (None, None, 0usize);
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--command" => match it.next() {
+                Some(c) => command = Some(c),
+                None => return usage("--command needs a value"),
+            },
+            "--max" => match it.next().and_then(|v| v.parse().ok()) {
+                Some(n) => max = n,
+                None => return usage("--max needs a number"),
+            },
+            other if !other.starts_with("--") && dir.is_none() => dir = Some(PathBuf::from(other)),
+            other => return usage(&format!("unknown argument {other}")),
+        }
+    }
+    let (Some(dir), Some(command)) = (dir, command) else {
+        return usage("feedback drain needs DIR and --command CMD");
+    };
+    use edgeclass::feedback::{self, message};
+    let result = feedback::Spool::open(&dir, u64::MAX, u64::MAX).and_then(|spool| {
+        feedback::drain_spool(
+            &spool,
+            &feedback::command_uploader(&command),
+            max,
+            |s, _| {
+                let m =
+                    message::prediction(&s.source_ref(), &s.prediction, &s.config_id, &s.metadata);
+                println!("{m}");
+            },
+            |_, _| {},
+        )
+    });
+    match result {
+        Ok(r) => {
+            eprintln!(
+                "edgeclass: uploaded {} sample(s){}",
+                r.uploaded,
+                if r.corrupt > 0 {
+                    format!(", {} corrupt sample(s) moved aside", r.corrupt)
+                } else {
+                    String::new()
+                }
+            );
+            match r.failed {
+                Some(e) => {
+                    eprintln!("edgeclass: error: {}: {}", e.error, e.message);
+                    ExitCode::from(1)
+                }
+                None => ExitCode::SUCCESS,
+            }
+        }
+        Err(e) => {
+            eprintln!("edgeclass: error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }

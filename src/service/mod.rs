@@ -276,6 +276,11 @@ impl Service {
             }
         }
         drop(stats);
+        // ML Feedback (issue 8): sample, spool and publish; never fails the classification.
+        if let (Ok(c), Some(id)) = (&result, &self.config.feedback_config_id) {
+            let labels = self.model.labels.as_deref();
+            crate::feedback::after_classification(&self.config.name, id, body, &c.probs, labels);
+        }
         // The request's peak: decoding on this thread plus inference on the worker's thread.
         result.map(|mut c| {
             c.stats.peak_bytes += peak as u64;
