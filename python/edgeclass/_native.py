@@ -129,6 +129,21 @@ PROTOTYPES = {
     'edgeclass_heap_stats': (c_status, [P(ctypes.c_uint64), P(ctypes.c_uint64)]),
     'edgeclass_heap_reset_peak': (None, []),
     'edgeclass_set_log_callback': (c_status, [edgeclass_log_fn, ctypes.c_void_p, ctypes.c_int32]),
+    # ML Feedback (declared for completeness; the SDK's feedback client is not wired yet).
+    # Handles, samples and stats are passed as opaque pointers; callbacks as void pointers.
+    'edgeclass_feedback_open': (c_status, [P(edgeclass_params), P(ctypes.c_void_p)]),
+    'edgeclass_feedback_close': (None, [ctypes.c_void_p]),
+    'edgeclass_feedback_publish': (c_status, [ctypes.c_char_p, P(ctypes.c_uint8), c_size_t,
+                                              ctypes.c_char_p, ctypes.c_char_p,
+                                              P(ctypes.c_uint32)]),
+    'edgeclass_feedback_set_upload_callback': (c_status, [ctypes.c_void_p, ctypes.c_void_p,
+                                                          ctypes.c_void_p]),
+    'edgeclass_feedback_drain': (c_status, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
+                                            c_size_t, P(c_size_t)]),
+    'edgeclass_feedback_set_message_callback': (c_status, [ctypes.c_void_p, ctypes.c_void_p,
+                                                           ctypes.c_void_p]),
+    'edgeclass_feedback_flush': (c_status, [ctypes.c_void_p, ctypes.c_uint64]),
+    'edgeclass_feedback_get_stats': (c_status, [ctypes.c_void_p, ctypes.c_void_p]),
 }
 
 
