@@ -18,6 +18,7 @@ import json
 from collections import namedtuple
 
 import cv2
+from engine_common import connector_tensor, time_and_report
 import mxnet as mx
 import numpy as np
 
@@ -36,26 +37,9 @@ Batch = namedtuple("Batch", ["data"])
 
 
 def classify():
-    img = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
-    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    img = cv2.resize(img, (w, h))
-    x = img.transpose(2, 0, 1)[np.newaxis].astype(np.float32)
+    x = connector_tensor(body, h, w)
     mod.forward(Batch([mx.nd.array(x)]), is_train=False)
     return mod.get_outputs()[0].asnumpy()[0]
 
 
-t = time.perf_counter()
-first = classify()
-first_ms = (time.perf_counter() - t) * 1e3
-print("FIRST %.3f" % first_ms, flush=True)
-for _ in range(3):
-    classify()
-times = []
-for _ in range(runs):
-    t = time.perf_counter()
-    classify()
-    times.append((time.perf_counter() - t) * 1e3)
-times.sort()
-print(json.dumps({"engine": "mxnet+cv2", "threads": threads, "load_ms": load_ms, "first_ms": first_ms,
-                  "median_ms": times[len(times) // 2], "min_ms": times[0], "runs": runs,
-                  "top1": int(np.argmax(first))}))
+time_and_report("mxnet+cv2", threads, load_ms, runs, classify)

@@ -11,6 +11,7 @@ model, image, threads, runs, h, w = sys.argv[1], sys.argv[2], int(sys.argv[3]), 
 import json
 
 import cv2
+from engine_common import connector_tensor, time_and_report
 import numpy as np
 import onnxruntime as ort
 
@@ -25,25 +26,8 @@ body = open(image, "rb").read()
 
 
 def classify():
-    img = cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR)
-    img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    img = cv2.resize(img, (w, h))
-    x = img.transpose(2, 0, 1)[np.newaxis].astype(np.float32)
+    x = connector_tensor(body, h, w)
     return sess.run(None, {name: x})[0][0]
 
 
-t = time.perf_counter()
-first = classify()
-first_ms = (time.perf_counter() - t) * 1e3
-print("FIRST %.3f" % first_ms, flush=True)
-for _ in range(3):
-    classify()
-times = []
-for _ in range(runs):
-    t = time.perf_counter()
-    classify()
-    times.append((time.perf_counter() - t) * 1e3)
-times.sort()
-print(json.dumps({"engine": "onnxruntime+cv2", "threads": threads, "load_ms": load_ms, "first_ms": first_ms,
-                  "median_ms": times[len(times) // 2], "min_ms": times[0], "runs": runs,
-                  "top1": int(np.argmax(first))}))
+time_and_report("onnxruntime+cv2", threads, load_ms, runs, classify)
