@@ -136,40 +136,25 @@ impl ImportedModel {
         }
         .map_err(|e| e.context(ctx(&f.params_name)))?;
         let params = mxnet::params_by_name(entries).map_err(|e| e.context(ctx(&f.params_name)))?;
-        let built =
-            mxnet::graph::build(&symbol, params, input).map_err(|e| e.context(f.origin.clone()))?;
-        let labels = match &f.labels {
-            Some(bytes) => {
-                Some(parse_labels(bytes, built.classes).map_err(|e| e.context(ctx("labels.txt")))?)
-            }
-            None => None,
-        };
-        let mut files = vec![
+        let mut model = Self::from_mxnet_parts(&symbol, params, input, None)
+            .map_err(|e| e.context(f.origin.clone()))?;
+        if let Some(bytes) = &f.labels {
+            let labels = parse_labels(bytes, model.info.classes)
+                .map_err(|e| e.context(ctx("labels.txt")))?;
+            model.labels = Some(labels);
+        }
+        let info = &mut model.info;
+        info.origin = f.origin.clone();
+        info.epoch = Some(f.epoch);
+        info.files = vec![
             f.symbol_name.clone(),
             f.params_name.clone(),
             "model-shapes.json".into(),
         ];
-        if labels.is_some() {
-            files.push("labels.txt".into());
+        if model.labels.is_some() {
+            info.files.push("labels.txt".into());
         }
-        let info = ModelInfo {
-            format: "mxnet",
-            origin: f.origin.clone(),
-            files,
-            input_shape: input,
-            classes: built.classes,
-            epoch: Some(f.epoch),
-            mxnet_version: symbol.mxnet_version,
-            parameter_count: built.parameter_count,
-            weight_bytes: built.weight_bytes,
-            operators: built.operators,
-            has_logits: built.has_logits,
-        };
-        Ok(ImportedModel {
-            typed: built.model,
-            info,
-            labels,
-        })
+        Ok(model)
     }
 
     /// Write the model as NNEF (`.nnef.tgz` when `path` ends in `.tgz`/`.gz`, else `.nnef.tar`),
