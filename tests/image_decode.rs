@@ -2,13 +2,15 @@
 //! preprocessed model inputs of `fixtures/slim/inputs/`), errors with their specific codes, EXIF
 //! orientation, content types, size caps and hostile bytes.
 
+mod common;
+
+use common::{npy_f32, npy_u8};
 use std::time::{Duration, Instant};
 
 use edgeclass::error::Code;
 use edgeclass::image::{
     decode, exif, probe, ColorMode, DecodeOptions, DecodedImage, ImageFormat, Preprocessor,
 };
-use edgeclass::npy::{Npy, NpyDtype};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -31,23 +33,6 @@ fn content_type_for(name: &str) -> &'static str {
     } else {
         "image/jpeg"
     }
-}
-
-fn npy_u8(bytes: &[u8]) -> (Vec<usize>, Vec<u8>) {
-    let npy = Npy::parse(bytes).unwrap();
-    assert_eq!(npy.dtype, NpyDtype::U8);
-    (npy.shape.clone(), npy.data.to_vec())
-}
-
-fn npy_f32(bytes: &[u8]) -> (Vec<usize>, Vec<f32>) {
-    let npy = Npy::parse(bytes).unwrap();
-    assert_eq!(npy.dtype, NpyDtype::F32);
-    let values = npy
-        .data
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    (npy.shape.clone(), values)
 }
 
 fn max_diff(a: &[u8], b: &[u8]) -> u8 {

@@ -1,8 +1,10 @@
 //! Resize against OpenCV 4.10's `cv2.resize` (INTER_LINEAR, uint8): every vector in
 //! `fixtures/resize/` and the gray (1-channel) model inputs must be bit-exact.
 
+mod common;
+
+use common::{npy_f32, npy_u8};
 use edgeclass::image::{decode, resize_linear, ColorMode, DecodeOptions, Resizer};
-use edgeclass::npy::{Npy, NpyDtype};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
@@ -13,23 +15,6 @@ fn read(path: &str) -> Vec<u8> {
 /// A fixture image named relative to the shared fixtures root (`images/...` or `tiny-trained/...`).
 fn source_path(source: &str) -> String {
     format!("{FIXTURES}/{source}")
-}
-
-fn npy_u8(bytes: &[u8]) -> (Vec<usize>, Vec<u8>) {
-    let npy = Npy::parse(bytes).unwrap();
-    assert_eq!(npy.dtype, NpyDtype::U8);
-    (npy.shape.clone(), npy.data.to_vec())
-}
-
-fn npy_f32(bytes: &[u8]) -> (Vec<usize>, Vec<f32>) {
-    let npy = Npy::parse(bytes).unwrap();
-    assert_eq!(npy.dtype, NpyDtype::F32);
-    let values = npy
-        .data
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    (npy.shape.clone(), values)
 }
 
 #[test]

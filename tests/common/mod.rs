@@ -74,6 +74,19 @@ pub fn pattern(name: &str, shape: [usize; 4]) -> Option<Vec<f32>> {
     Some(v)
 }
 
+/// A uint8 `.npy` (decoded reference images): shape and values.
+pub fn npy_u8(bytes: &[u8]) -> (Vec<usize>, Vec<u8>) {
+    let npy = Npy::parse(bytes).unwrap();
+    assert_eq!(npy.dtype, edgeclass::npy::NpyDtype::U8);
+    (npy.shape.clone(), npy.data.to_vec())
+}
+
+/// A float32 `.npy` (preprocessed model inputs): shape and values.
+pub fn npy_f32(bytes: &[u8]) -> (Vec<usize>, Vec<f32>) {
+    let npy = Npy::parse(bytes).unwrap();
+    (npy.shape.clone(), npy.to_f32().unwrap())
+}
+
 pub fn read_npy_f32(path: &Path) -> Vec<f32> {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     Npy::parse(&bytes).unwrap().to_f32().unwrap()
