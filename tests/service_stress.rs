@@ -6,59 +6,20 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use edgeclass::service::{heap, Service, ServiceConfig};
 use edgeclass::Code;
 
 fn config(memory_kb: u64) -> ServiceConfig {
-    let model = common::fixtures().join("tiny-trained");
-    let p: BTreeMap<String, String> = [
-        (
-            "MLModelDestinationPath",
-            model.to_str().unwrap().to_string(),
-        ),
-        ("LocalInferenceServiceName", "stress".to_string()),
-        ("LocalInferenceServiceTimeoutSeconds", "30".to_string()),
-        ("LocalInferenceServiceMemoryLimitKB", memory_kb.to_string()),
-        ("EdgeclassWorkers", "2".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    ServiceConfig::from_parameters(&p).unwrap()
+    ServiceConfig::from_parameters(&common::tiny_service_params("stress", memory_kb, 2)).unwrap()
 }
 
 #[test]
 fn all_images_many_threads_inside_the_limit() {
-    let f = common::fixtures();
-    let mut images: Vec<(String, Vec<u8>)> = Vec::new();
-    for dir in ["images", "tiny-trained/images"] {
-        for e in std::fs::read_dir(f.join(dir)).unwrap() {
-            let p = e.unwrap().path();
-            if p.extension().is_some_and(|x| x == "jpg" || x == "png") {
-                images.push((
-                    format!("{dir}/{}", p.file_name().unwrap().to_string_lossy()),
-                    std::fs::read(&p).unwrap(),
-                ));
-            }
-        }
-    }
-    images.sort();
-    // Size the limit: what the service holds, plus per worker the largest decode among the
-    // good images, plus 5 %.
-    let probe = Service::open(config(1_000_000)).unwrap();
-    let largest = images
-        .iter()
-        .filter_map(|(_, b)| edgeclass::image::probe("image/jpeg", b, &probe.config().decode).ok())
-        .map(|i| edgeclass::image::buffer_bytes_for(&i) as u64)
-        .max()
-        .unwrap();
-    let b = probe.budget();
-    let need = b.load_peak_bytes.max(b.fixed_bytes() + b.workers * largest);
-    drop(probe);
-    let limit_kb = (need + need / 20).div_ceil(1024);
+    let images = common::stress_images();
+    // Size the limit as a user would: see common::tiny_limit_kb.
+    let limit_kb = common::tiny_limit_kb(&images, 2);
     let limit = limit_kb * 1024;
 
     let baseline = heap::live_bytes() as u64;

@@ -204,3 +204,64 @@ pub fn sha256_hex(data: &[u8]) -> String {
     }
     h.iter().map(|x| format!("{x:08x}")).collect()
 }
+
+/// Every fixture image, good and hostile (`images/`) plus the tiny-trained digits, sorted by
+/// name: the stress tests' workload.
+pub fn stress_images() -> Vec<(String, Vec<u8>)> {
+    let f = fixtures();
+    let mut images: Vec<(String, Vec<u8>)> = Vec::new();
+    for dir in ["images", "tiny-trained/images"] {
+        for e in std::fs::read_dir(f.join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "jpg" || x == "png") {
+                images.push((
+                    format!("{dir}/{}", p.file_name().unwrap().to_string_lossy()),
+                    std::fs::read(&p).unwrap(),
+                ));
+            }
+        }
+    }
+    images.sort();
+    images
+}
+
+/// Connector parameters of a tiny-trained service.
+pub fn tiny_service_params(
+    name: &str,
+    memory_kb: u64,
+    workers: usize,
+) -> std::collections::BTreeMap<String, String> {
+    let model = fixtures().join("tiny-trained");
+    [
+        (
+            "MLModelDestinationPath",
+            model.to_str().unwrap().to_string(),
+        ),
+        ("LocalInferenceServiceName", name.to_string()),
+        ("LocalInferenceServiceTimeoutSeconds", "30".to_string()),
+        ("LocalInferenceServiceMemoryLimitKB", memory_kb.to_string()),
+        ("EdgeclassWorkers", workers.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+/// The memory limit (KB) a user would give a tiny-trained service with `workers` workers that
+/// must accept every decodable image in `images`: what the service holds, plus per worker the
+/// largest decode among them, plus 5 %; or the loading peak when that is more.
+pub fn tiny_limit_kb(images: &[(String, Vec<u8>)], workers: usize) -> u64 {
+    use edgeclass::service::{Service, ServiceConfig};
+    let config =
+        ServiceConfig::from_parameters(&tiny_service_params("sizing", 1_000_000, workers)).unwrap();
+    let probe = Service::open(config).unwrap();
+    let largest = images
+        .iter()
+        .filter_map(|(_, b)| edgeclass::image::probe("image/jpeg", b, &probe.config().decode).ok())
+        .map(|i| edgeclass::image::buffer_bytes_for(&i) as u64)
+        .max()
+        .unwrap();
+    let b = probe.budget();
+    let need = b.load_peak_bytes.max(b.fixed_bytes() + b.workers * largest);
+    (need + need / 20).div_ceil(1024)
+}
