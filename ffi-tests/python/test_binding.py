@@ -43,6 +43,11 @@ def f32(x):
     return struct.unpack('<f', struct.pack('<f', x))[0]
 
 
+#: Every struct of the header that the binding declares.
+STRUCTS = (_native.edgeclass_service_info, _native.edgeclass_call_stats,
+           _native.edgeclass_feedback_stats)
+
+
 class VersionAndDeclarations(unittest.TestCase):
 
     def test_version_abi_and_status_names(self):
@@ -84,7 +89,7 @@ class VersionAndDeclarations(unittest.TestCase):
         if cc is None:
             self.skipTest('no C compiler to compare struct layouts with')
         lines = []
-        for struct in (_native.edgeclass_service_info, _native.edgeclass_call_stats):
+        for struct in STRUCTS:
             cname = struct.__name__
             lines.append('printf("%s %%zu\\n", sizeof(struct %s));' % (cname, cname))
             for field, _ in struct._fields_:
@@ -95,7 +100,7 @@ class VersionAndDeclarations(unittest.TestCase):
         with open(os.path.join(helpers.REPO, 'include', 'edgeclass.h')) as f:
             header = f.read()
         defs = []
-        for struct in (_native.edgeclass_service_info, _native.edgeclass_call_stats):
+        for struct in STRUCTS:
             m = re.search(r'struct %s \{(.*?)\}' % struct.__name__, header, re.S)
             defs.append('struct %s {%s};' % (struct.__name__, m.group(1)))
         src = ('#include <stdio.h>\n#include <stddef.h>\n#include <stdint.h>\n'
@@ -112,7 +117,7 @@ class VersionAndDeclarations(unittest.TestCase):
             if line:
                 k, v = line.split()
                 expected[k] = int(v)
-        for struct in (_native.edgeclass_service_info, _native.edgeclass_call_stats):
+        for struct in STRUCTS:
             cname = struct.__name__
             self.assertEqual(ctypes.sizeof(struct), expected[cname], cname)
             for field, _ in struct._fields_:

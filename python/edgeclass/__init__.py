@@ -22,6 +22,9 @@ Example::
             print(result.body())          # b'[0.0001,0.9987,...]'
             print(result.top_k(3))        # [(1, 0.9987...), ...]
 
+ML Feedback: :class:`Feedback` opens a feedback connector (its spool, sampling strategies,
+messages); :func:`feedback_publish` is the SDK's ``publish`` on it.
+
 Every failure raises :class:`EdgeclassError` (``.code``, ``.name``, ``.message``).
 """
 
@@ -34,7 +37,11 @@ from ._api import (
     LOG_TRACE,
     LOG_WARN,
     STATUS_CODES,
+    FEEDBACK_DROPPED_BY_STRATEGY,
+    FEEDBACK_SPOOLED,
+    FEEDBACK_THROTTLED,
     EdgeclassError,
+    Feedback,
     LibraryNotFoundError,
     Params,
     Request,
@@ -42,6 +49,7 @@ from ._api import (
     Service,
     abi_version,
     check,
+    feedback_publish,
     heap_reset_peak,
     heap_stats,
     invoke,
@@ -67,8 +75,10 @@ __version__ = '0.1.0'
 __all__ = [
     'ABI_VERSION', 'ANY_IMAGE', 'LIBRARY_ENV', 'STATUS_CODES',
     'LOG_OFF', 'LOG_ERROR', 'LOG_WARN', 'LOG_INFO', 'LOG_DEBUG', 'LOG_TRACE',
-    'EdgeclassError', 'LibraryNotFoundError', 'Params', 'Request', 'Result', 'Service',
-    'abi_version', 'check', 'find_library', 'heap_reset_peak', 'heap_stats', 'invoke',
+    'FEEDBACK_SPOOLED', 'FEEDBACK_DROPPED_BY_STRATEGY', 'FEEDBACK_THROTTLED',
+    'EdgeclassError', 'Feedback', 'LibraryNotFoundError', 'Params', 'Request', 'Result',
+    'Service', 'abi_version', 'check', 'feedback_publish', 'find_library', 'heap_reset_peak',
+    'heap_stats', 'invoke',
     'last_error', 'lib', 'library_path', 'set_log_callback', 'status_name', 'version',
     'OK', 'INVALID_ARGUMENT', 'INVALID_PARAMETER', 'BUFFER_TOO_SMALL', 'UNKNOWN_SERVICE',
     'SERVICE_EXISTS', 'UNSUPPORTED', 'UNSUPPORTED_CONTENT_TYPE', 'UNSUPPORTED_IMAGE_FORMAT',

@@ -50,6 +50,14 @@ LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE = range(6)
 #: The generic content type: the image format is taken from the bytes alone.
 ANY_IMAGE = 'application/x-image'
 
+# What ``edgeclass_feedback_publish`` did with a request (enum edgeclass_feedback_outcome).
+#: Kept by the sampling strategy and written to the spool, where it waits for upload.
+FEEDBACK_SPOOLED = 0
+#: Not kept by the sampling strategy (status ``sample_dropped_by_strategy``): not an error.
+FEEDBACK_DROPPED_BY_STRATEGY = 1
+#: ``RequestLimit`` requests were in progress: ignored (status ``fail``, error ``Queue.Full``).
+FEEDBACK_THROTTLED = 2
+
 try:                                    # Python 2
     _text_type = unicode                # noqa: F821
     _bytes_types = (str, bytearray, memoryview, buffer)  # noqa: F821
@@ -145,7 +153,7 @@ def _cstr(value, what):
     return value
 
 
-def _body_pointer(body):
+def _body_pointer(body, what='the body'):
     """(pointer, length) for an encoded image; the pointer keeps ``body`` alive.
 
     ``bytes`` (``str`` on 2.7) are passed without a copy; a ``bytearray`` through its buffer
@@ -161,7 +169,7 @@ def _body_pointer(body):
     elif isinstance(body, _bytes_types):
         data = bytes(bytearray(body))
     else:
-        raise TypeError('the body must be bytes or bytearray, not %s' % type(body).__name__)
+        raise TypeError('%s must be bytes or bytearray, not %s' % (what, type(body).__name__))
     if not data:
         return None, 0
     return ctypes.cast(ctypes.c_char_p(data), ctypes.POINTER(ctypes.c_uint8)), len(data)
@@ -557,3 +565,140 @@ def invoke(algo_type, service_name, content_type, body, request=None):
                            _cstr(service_name, 'the service name'),
                            _cstr(content_type, 'the content type')],
                           body, request)
+
+
+def feedback_publish(config_id, model_input, prediction_json, metadata_json=None):
+    """The ML SDK's feedback ``publish`` on the open feedback connector that has ``config_id``
+    (``edgeclass_feedback_publish``); returns the outcome.
+
+    ``model_input``: the model's input, ``bytes`` or ``bytearray`` (``str`` on 2.7).
+    ``prediction_json``: the prediction as JSON text, a list (image classification) or an
+    object (object detection); ``metadata_json``: a JSON object, or None for ``{}``.
+
+    Returns :data:`FEEDBACK_SPOOLED` (the sample is on disk, waiting for upload),
+    :data:`FEEDBACK_DROPPED_BY_STRATEGY` (the sampling strategy did not keep it) or
+    :data:`FEEDBACK_THROTTLED` (``RequestLimit`` requests were in progress: ignored, as the
+    connector's ``Queue.Full``). None of these is an error. Raises :class:`EdgeclassError`:
+    ``INVALID_ARGUMENT`` for a bad argument or a config id no open connector has, ``IO`` when
+    the sample cannot be written.
+    """
+    native = lib()
+    ptr, n = _body_pointer(model_input, 'the model input')
+    outcome = ctypes.c_uint32(0)
+    metadata = None if metadata_json is None else _cstr(metadata_json, 'the metadata JSON')
+    check(native.edgeclass_feedback_publish(_cstr(config_id, 'the config id'), ptr, n,
+                                            _cstr(prediction_json, 'the prediction JSON'),
+                                            metadata, ctypes.byref(outcome)))
+    return _plain(outcome.value)
+
+
+_message_lock = threading.Lock()
+_message_keep = []      # every message callback installed: the library may still call one late
+_message_handles = []   # weak references to the handles with a callback, reset at exit
+
+
+class Feedback(object):
+    """An open ML Feedback connector (``edgeclass_feedback``).
+
+    :meth:`open` validates the connector's ``Parameters`` (``FeedbackConfigurationMap``,
+    ``RequestLimit``, ``EdgeclassSpoolDirectory``, ...) and registers its config ids: from then
+    on :func:`feedback_publish` and the services whose ``MLFeedbackConnectorConfigId`` names one
+    of them feed it. :meth:`close` (also on collection and at the end of a ``with``) unregisters
+    them: keep the object for as long as the connector should run. Thread-safe.
+    """
+
+    def __init__(self, ptr):
+        self._lib = lib()
+        self._ptr = ptr
+
+    @classmethod
+    def open(cls, parameters):
+        """Open a connector from a :class:`Params` or a dict of its parameters (strings)."""
+        owned = not isinstance(parameters, Params)
+        params = Params(parameters) if owned else parameters
+        try:
+            out = ctypes.c_void_p()
+            check(params._lib.edgeclass_feedback_open(params._ptr, ctypes.byref(out)))
+            return cls(out.value)
+        finally:
+            if owned:
+                params.free()
+
+    def _p(self):
+        if not self._ptr:
+            raise ValueError('the feedback connector was closed')
+        return self._ptr
+
+    def stats(self):
+        """The connector's counters, as a dict (``edgeclass_feedback_get_stats``'s fields)."""
+        s = _native.edgeclass_feedback_stats()
+        check(self._lib.edgeclass_feedback_get_stats(self._p(), ctypes.byref(s)))
+        return dict((name, _plain(getattr(s, name))) for name, _ in s._fields_)
+
+    def set_message_callback(self, callback):
+        """Send every message to ``callback(topic, payload)`` (``str``, JSON ``bytes``): the
+        ``feedback/message/status`` and ``feedback/message/prediction`` messages and the
+        inference results, e.g. to publish them with another MQTT client. ``None`` stops it.
+
+        It runs on the thread that produced the message (the one publishing or classifying),
+        possibly on several at once; an exception it raises is printed and dropped.
+        """
+        with _message_lock:
+            if callback is None:
+                fn = _native.edgeclass_message_fn()     # NULL
+            else:
+                def trampoline(user_data, topic, payload, length, _cb=callback):
+                    try:
+                        _cb(_decode(topic), ctypes.string_at(payload, length))
+                    except Exception:   # never let an exception unwind into the library
+                        import traceback
+                        traceback.print_exc()
+                fn = _native.edgeclass_message_fn(trampoline)
+                _message_keep.append(fn)
+                _register_message_reset(self)
+            check(self._lib.edgeclass_feedback_set_message_callback(self._p(), fn, None))
+
+    def flush(self, timeout_ms):
+        """Wait until the MQTT broker acknowledged every message, at most ``timeout_ms``
+        (``TIMEOUT`` if some are still queued); returns at once without a broker."""
+        if timeout_ms < 0:
+            raise ValueError('timeout_ms must be >= 0')
+        check(self._lib.edgeclass_feedback_flush(self._p(), int(timeout_ms)))
+
+    def close(self):
+        """Close the connector: unregister its config ids (samples stay in the spool)."""
+        ptr, self._ptr = self._ptr, None
+        if ptr:
+            self._lib.edgeclass_feedback_close(ptr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:
+            pass
+
+
+def _register_message_reset(handle):
+    import atexit
+    import weakref
+    if not _message_handles:
+        atexit.register(_reset_messages_at_exit)
+    _message_handles.append(weakref.ref(handle))
+
+
+def _reset_messages_at_exit():
+    """No Python callback may run once the interpreter is going away."""
+    for ref in _message_handles:
+        handle = ref()
+        try:
+            if handle is not None and handle._ptr:
+                handle._lib.edgeclass_feedback_set_message_callback(
+                    handle._ptr, _native.edgeclass_message_fn(), None)
+        except Exception:
+            pass

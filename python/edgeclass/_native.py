@@ -86,8 +86,38 @@ class edgeclass_call_stats(ctypes.Structure):
     ]
 
 
+class edgeclass_feedback_stats(ctypes.Structure):
+    """``struct edgeclass_feedback_stats``."""
+    _fields_ = [
+        ('requests', ctypes.c_uint64),
+        ('spooled', ctypes.c_uint64),
+        ('dropped_by_strategy', ctypes.c_uint64),
+        ('throttled', ctypes.c_uint64),
+        ('spool_errors', ctypes.c_uint64),
+        ('uploaded', ctypes.c_uint64),
+        ('upload_failures', ctypes.c_uint64),
+        ('predictions_published', ctypes.c_uint64),
+        ('hook_errors', ctypes.c_uint64),
+        ('spool_samples', ctypes.c_uint64),
+        ('spool_bytes', ctypes.c_uint64),
+        ('spool_dropped_oldest', ctypes.c_uint64),
+        ('spool_corrupt', ctypes.c_uint64),
+        ('spool_cleaned_temp', ctypes.c_uint64),
+        ('mqtt_queued', ctypes.c_uint64),
+        ('mqtt_delivered', ctypes.c_uint64),
+        ('mqtt_overflowed', ctypes.c_uint64),
+        ('mqtt_reconnects', ctypes.c_uint64),
+        ('mqtt_connected', ctypes.c_bool),
+    ]
+
+
 #: ``typedef void (*edgeclass_log_fn)(void *user_data, int32_t level, const char *message)``
 edgeclass_log_fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int32, ctypes.c_char_p)
+
+#: ``typedef void (*edgeclass_message_fn)(void *user_data, const char *topic,
+#: const uint8_t *payload, size_t len)``
+edgeclass_message_fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p,
+                                        ctypes.POINTER(ctypes.c_uint8), ctypes.c_size_t)
 
 P = ctypes.POINTER
 
@@ -129,8 +159,8 @@ PROTOTYPES = {
     'edgeclass_heap_stats': (c_status, [P(ctypes.c_uint64), P(ctypes.c_uint64)]),
     'edgeclass_heap_reset_peak': (None, []),
     'edgeclass_set_log_callback': (c_status, [edgeclass_log_fn, ctypes.c_void_p, ctypes.c_int32]),
-    # ML Feedback (declared for completeness; the SDK's feedback client is not wired yet).
-    # Handles, samples and stats are passed as opaque pointers; callbacks as void pointers.
+    # ML Feedback. Handles are opaque pointers; the upload callback and its sample are passed
+    # as void pointers (the Python packages do not upload: see python/README.md).
     'edgeclass_feedback_open': (c_status, [P(edgeclass_params), P(ctypes.c_void_p)]),
     'edgeclass_feedback_close': (None, [ctypes.c_void_p]),
     'edgeclass_feedback_publish': (c_status, [ctypes.c_char_p, P(ctypes.c_uint8), c_size_t,
@@ -140,10 +170,11 @@ PROTOTYPES = {
                                                           ctypes.c_void_p]),
     'edgeclass_feedback_drain': (c_status, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
                                             c_size_t, P(c_size_t)]),
-    'edgeclass_feedback_set_message_callback': (c_status, [ctypes.c_void_p, ctypes.c_void_p,
+    'edgeclass_feedback_set_message_callback': (c_status, [ctypes.c_void_p,
+                                                           edgeclass_message_fn,
                                                            ctypes.c_void_p]),
     'edgeclass_feedback_flush': (c_status, [ctypes.c_void_p, ctypes.c_uint64]),
-    'edgeclass_feedback_get_stats': (c_status, [ctypes.c_void_p, ctypes.c_void_p]),
+    'edgeclass_feedback_get_stats': (c_status, [ctypes.c_void_p, P(edgeclass_feedback_stats)]),
 }
 
 
