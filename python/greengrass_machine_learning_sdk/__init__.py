@@ -10,8 +10,13 @@ Image Classification connector::
                                            ContentType='image/jpeg', Body=image_bytes)
     resp['Body'].read()     # b'[0.3,0.1,0.04,...]'
 
-Services come from a connector definition file (``EDGECLASS_SERVICES``, default
-``/etc/edgeclass/services.json``): see ``greengrass_machine_learning_sdk.services``.
+    ml.client('feedback').publish(ConfigId='MyConfig0', ModelInput=image_bytes,
+                                  ModelPrediction=[0.3, 0.1, 0.6], Metadata={'camera': 'door'})
+
+Services and ML Feedback connectors come from a connector definition file
+(``EDGECLASS_SERVICES``, default ``/etc/edgeclass/services.json``): see
+``greengrass_machine_learning_sdk.services``. ``GreengrassFeedbackException`` is in
+``greengrass_machine_learning_sdk.feedback``, as in the SDK.
 """
 
 import logging

@@ -26,6 +26,12 @@ Rules:
   that fails is retried on the next call);
 - each service is opened (its model loaded) on its first call and kept open for the life of the
   process, like the long-lived connector. The parameters are checked by edgeclass when it opens.
+
+The ML Feedback connectors of the same document (``ConnectorArn`` ``.../connectors/MLFeedback/
+...``) are the feedback client's: each is opened (``edgeclass.Feedback``) the first time a
+``publish`` names one of the config ids of its ``FeedbackConfigurationMap``, or a service whose
+``MLFeedbackConnectorConfigId`` names one opens, and kept open for the life of the process.
+Their parameters are strings too, and a config id belongs to one connector only.
 """
 
 import io
@@ -46,6 +52,9 @@ DEFAULT_SERVICES_PATH = '/etc/edgeclass/services.json'
 
 #: ``ConnectorArn`` part that marks an ML Image Classification connector.
 IMAGE_CLASSIFICATION_ARN = '/connectors/ImageClassification'
+
+#: ``ConnectorArn`` part that marks an ML Feedback connector.
+FEEDBACK_ARN = '/connectors/MLFeedback'
 
 _log = logging.getLogger(__name__)
 
@@ -80,6 +89,31 @@ def _connectors(document, source):
                             'list of connectors' % source)
 
 
+def _string_parameters(connector, where):
+    """The connector's ``Parameters``, checked to be an object of strings."""
+    params = connector.get('Parameters')
+    if not isinstance(params, dict):
+        raise ServicesFileError('%s: "Parameters" must be an object' % where)
+    for key, value in params.items():
+        if not isinstance(value, _text_types):
+            raise ServicesFileError(
+                '%s: parameter %s must be a string (connector parameters are strings), '
+                'not %s' % (where, key, json.dumps(value)))
+    return params
+
+
+def _where(connector, source, i):
+    where = '%s: Connectors[%d]' % (source, i)
+    if not isinstance(connector, dict):
+        raise ServicesFileError('%s: a connector must be an object' % where)
+    if 'Id' in connector:
+        where += ' (Id %s)' % json.dumps(connector['Id'])
+    arn = connector.get('ConnectorArn')
+    if arn is not None and not isinstance(arn, _text_types):
+        raise ServicesFileError('%s: ConnectorArn must be a string' % where)
+    return where, arn
+
+
 def parse_services(document, source='<services>'):
     """The services of a connector definition (already parsed JSON), in file order.
 
@@ -89,24 +123,10 @@ def parse_services(document, source='<services>'):
     services = []
     seen = {}
     for i, connector in enumerate(_connectors(document, source)):
-        where = '%s: Connectors[%d]' % (source, i)
-        if not isinstance(connector, dict):
-            raise ServicesFileError('%s: a connector must be an object' % where)
-        if 'Id' in connector:
-            where += ' (Id %s)' % json.dumps(connector['Id'])
-        arn = connector.get('ConnectorArn')
-        if arn is not None and not isinstance(arn, _text_types):
-            raise ServicesFileError('%s: ConnectorArn must be a string' % where)
+        where, arn = _where(connector, source, i)
         if arn and IMAGE_CLASSIFICATION_ARN not in arn:
             continue        # another kind of connector: not ours to run
-        params = connector.get('Parameters')
-        if not isinstance(params, dict):
-            raise ServicesFileError('%s: "Parameters" must be an object' % where)
-        for key, value in params.items():
-            if not isinstance(value, _text_types):
-                raise ServicesFileError(
-                    '%s: parameter %s must be a string (connector parameters are strings), '
-                    'not %s' % (where, key, json.dumps(value)))
+        params = _string_parameters(connector, where)
         name = params.get('LocalInferenceServiceName')
         if name is None:
             raise ServicesFileError('%s: LocalInferenceServiceName is required but was not '
@@ -119,8 +139,52 @@ def parse_services(document, source='<services>'):
     return services
 
 
-def load_services_file(path):
-    """Read and parse a services file (see :func:`parse_services`)."""
+class FeedbackConnector(object):
+    """An ML Feedback connector of a connector definition.
+
+    ``where`` names it (file, index, Id); ``parameters`` is its ``Parameters`` dict;
+    ``config_ids`` the keys of its ``FeedbackConfigurationMap``, or None when that is not a
+    JSON object (edgeclass then says what is wrong when it is opened).
+    """
+
+    def __init__(self, where, parameters, config_ids):
+        self.where = where
+        self.parameters = parameters
+        self.config_ids = config_ids
+
+
+def _config_ids(params):
+    try:
+        configs = json.loads(params.get('FeedbackConfigurationMap', ''))
+    except ValueError:
+        return None
+    return sorted(configs) if isinstance(configs, dict) else None
+
+
+def parse_feedback_connectors(document, source='<services>'):
+    """The ML Feedback connectors of a connector definition (already parsed JSON), in file
+    order, as :class:`FeedbackConnector` objects. Only connectors whose ``ConnectorArn`` names
+    ``MLFeedback`` count. Raises :class:`ServicesFileError` for parameters that are not
+    strings and for a config id used by two connectors.
+    """
+    connectors = []
+    seen = {}
+    for i, connector in enumerate(_connectors(document, source)):
+        where, arn = _where(connector, source, i)
+        if not arn or FEEDBACK_ARN not in arn:
+            continue
+        params = _string_parameters(connector, where)
+        ids = _config_ids(params)
+        for config_id in ids or ():
+            if config_id in seen:
+                raise ServicesFileError('%s: ML Feedback config id "%s" is already used by '
+                                        'Connectors[%d]' % (where, config_id, seen[config_id]))
+            seen[config_id] = i
+        connectors.append(FeedbackConnector(where, dict(params), ids))
+    return connectors
+
+
+def _read_document(path):
     try:
         with io.open(path, 'rb') as f:
             raw = f.read()
@@ -132,12 +196,26 @@ def load_services_file(path):
         document = json.loads(raw.decode('utf-8-sig'))
     except ValueError as e:
         raise ServicesFileError('%s: not valid JSON: %s' % (path, e))
-    return parse_services(document, path)
+    return document
+
+
+def load_services_file(path):
+    """Read and parse a services file (see :func:`parse_services`)."""
+    return parse_services(_read_document(path), path)
+
+
+def load_feedback_connectors(path):
+    """Read a services file and return its ML Feedback connectors
+    (see :func:`parse_feedback_connectors`)."""
+    return parse_feedback_connectors(_read_document(path), path)
 
 
 _lock = threading.RLock()
 _files = {}         # path -> {name: parameters}
 _open = {}          # name -> edgeclass.Service, for the life of the process
+_feedback_files = {}        # path -> [FeedbackConnector]
+_feedback_open = {}         # config id -> edgeclass.Feedback (None: opened elsewhere)
+_feedback_tried = set()     # (path, where) of the connectors opened (or found open)
 
 
 def _services_of(path):
@@ -187,7 +265,86 @@ def ensure_open(name):
                 % (name, path, e), e)
         _open[name] = service
         _log.info('local inference service %s opened from %s', name, path)
+        config_id = params.get('MLFeedbackConnectorConfigId')
+        if config_id:
+            # Connector v2 sent each classification to the ML Feedback connector itself.
+            try:
+                ensure_feedback_open(config_id)
+            except GreengrassDependencyException as e:
+                _log.warning('service %s: no ML Feedback for its MLFeedbackConnectorConfigId '
+                             '%s: %s', name, config_id, e)
     return True
+
+
+def _feedback_connectors_of(path):
+    connectors = _feedback_files.get(path)
+    if connectors is None:
+        with _lock:
+            connectors = _feedback_files.get(path)
+            if connectors is None:
+                connectors = load_feedback_connectors(path)
+                _feedback_files[path] = connectors
+    return connectors
+
+
+def _open_feedback(connector, path):
+    """Open one ML Feedback connector of the services file (once)."""
+    key = (path, connector.where)
+    if key in _feedback_tried:
+        return
+    try:
+        try:
+            handle = edgeclass.Feedback.open(connector.parameters)
+        except edgeclass.EdgeclassError as e:
+            if e.code != edgeclass.SERVICE_EXISTS:
+                raise
+            # Its config ids are open in this process already, through the edgeclass package.
+            _log.warning('%s: %s; its parameters are not used', connector.where, e)
+            handle = None
+    except edgeclass.EdgeclassError as e:
+        raise GreengrassDependencyException(
+            'the ML Feedback connector %s could not be started: %s' % (connector.where, e), e)
+    _feedback_tried.add(key)
+    for config_id in connector.config_ids or ():
+        _feedback_open.setdefault(config_id, handle)
+    if handle is not None:
+        _log.info('ML Feedback connector %s opened (config ids %s)', connector.where,
+                  ', '.join(connector.config_ids or ()))
+
+
+def ensure_feedback_open(config_id):
+    """Make sure the ML Feedback connector of the services file that has ``config_id`` is
+    open in edgeclass.
+
+    Returns True when one is open (now or before), False when the services file has no
+    connector with this config id (it may still be open through the edgeclass package). Raises
+    :class:`GreengrassDependencyException` when the file cannot be used or the connector cannot
+    be opened (bad parameters, spool directory...).
+    """
+    if config_id in _feedback_open:
+        return True
+    path = services_path()
+    try:
+        connectors = _feedback_connectors_of(path)
+    except ServicesFileError as e:
+        raise GreengrassDependencyException(str(e))
+    owners = [c for c in connectors if c.config_ids is not None and config_id in c.config_ids]
+    # A connector whose FeedbackConfigurationMap cannot be read may be the one: opening it
+    # makes edgeclass say what is wrong with it.
+    unreadable = [c for c in connectors if c.config_ids is None]
+    with _lock:
+        if config_id in _feedback_open:
+            return True
+        for connector in owners or unreadable:
+            _open_feedback(connector, path)
+    return config_id in _feedback_open
+
+
+def feedback_connectors():
+    """The ML Feedback connectors this process has opened from services files, by config id
+    (``edgeclass.Feedback`` handles: for ``stats()`` or ``set_message_callback()``)."""
+    with _lock:
+        return dict((k, v) for k, v in _feedback_open.items() if v is not None)
 
 
 def open_services():
