@@ -669,7 +669,7 @@ pub unsafe extern "C" fn edgeclass_classify(
             (
                 handle(service, "service")?,
                 text(content_type, "content_type")?,
-                bytes(body, body_len)?,
+                bytes(body, body_len, "body", "body_len")?,
                 request.as_ref(),
             )
         };
@@ -677,15 +677,17 @@ pub unsafe extern "C" fn edgeclass_classify(
     })
 }
 
+/// The `len` bytes at `p`; `what` and `len_name` are the C parameters' names, for the error.
+///
 /// # Safety
 /// `p` is valid for `len` bytes, or NULL with `len == 0`.
-unsafe fn bytes<'a>(p: *const u8, len: usize) -> Result<&'a [u8]> {
+unsafe fn bytes<'a>(p: *const u8, len: usize, what: &str, len_name: &str) -> Result<&'a [u8]> {
     if len == 0 {
         return Ok(&[]);
     }
     if p.is_null() {
         return Err(invalid_argument(format!(
-            "body is NULL but body_len is {len}"
+            "{what} is NULL but {len_name} is {len}"
         )));
     }
     // SAFETY: non-NULL and valid for `len` bytes per the caller's contract.
@@ -717,7 +719,7 @@ pub unsafe extern "C" fn edgeclass_invoke(
                 text(algo_type, "algo_type")?,
                 text(service_name, "service_name")?,
                 text(content_type, "content_type")?,
-                bytes(body, body_len)?,
+                bytes(body, body_len, "body", "body_len")?,
                 request.as_ref(),
             )
         };
@@ -1093,7 +1095,7 @@ pub unsafe extern "C" fn edgeclass_feedback_publish(
         let (id, input, prediction, metadata) = unsafe {
             (
                 text(config_id, "config_id")?,
-                bytes(model_input, len)?,
+                bytes(model_input, len, "model_input", "len")?,
                 text(prediction_json, "prediction_json")?,
                 if metadata_json.is_null() {
                     None
