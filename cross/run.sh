@@ -171,7 +171,11 @@ fi
 run_suite() { # run_suite TARGET: cargo test, output to its log, seconds to .time; cargo's status
     local s=$SECONDS rc=0
     # --no-fail-fast: every test binary runs, so one failure does not hide the others.
-    cargo test --release --locked --no-fail-fast --target "$1" -- "${SKIP_ARGS[@]}" \
+    # EDGECLASS_TEST_RUNNER: tests that start a target binary (the CLI, a child copy of
+    # themselves) start it through the runner too. CHAOS_ROUNDS=1: the chaos stress at a quarter
+    # of its native length (5 minutes emulated at 4 rounds).
+    EDGECLASS_TEST_RUNNER="$(runner "$1")" CHAOS_ROUNDS=1 \
+        cargo test --release --locked --no-fail-fast --target "$1" -- "${SKIP_ARGS[@]}" \
         >"$LOGS/$1.test.log" 2>&1 || rc=$?
     echo $((SECONDS - s)) >"$LOGS/$1.time"
     return $rc

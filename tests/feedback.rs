@@ -380,7 +380,7 @@ fn drain_cli_deletes_only_what_the_command_uploaded() {
         out.display()
     );
     let run = |cmd: &str| {
-        std::process::Command::new(exe)
+        common::target_command(exe)
             .args(["feedback", "drain", dir.to_str().unwrap(), "--command", cmd])
             .output()
             .unwrap()
@@ -433,7 +433,7 @@ fn drain_cli_deletes_only_what_the_command_uploaded() {
         .names()
         .is_empty());
     // Usage errors.
-    let o = std::process::Command::new(exe)
+    let o = common::target_command(exe)
         .args(["feedback", "drain", dir.to_str().unwrap()])
         .output()
         .unwrap();
@@ -486,14 +486,16 @@ fn spooling_survives_sigkill() {
     // Kill at varied moments; go on until at least one kill left a partial (temporary) file
     // behind, i.e. hit a write in progress.
     while rounds < 20 || (partial_left == 0 && rounds < 100) {
-        let mut child = std::process::Command::new(&exe)
+        let mut child = common::target_command(&exe)
             .args(["spool_writer_child", "--exact", "--ignored", "--nocapture"])
             .env("EDGECLASS_SPOOL_WRITER_DIR", &dir)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(40 + (rounds * 37) % 160));
+        // Under an emulator the child starts and writes several times slower.
+        let scale = if common::emulated() { 8 } else { 1 };
+        std::thread::sleep(Duration::from_millis((40 + (rounds * 37) % 160) * scale));
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
         // After each kill: partial files only under temporary names, every sample whole.

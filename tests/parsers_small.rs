@@ -1,8 +1,9 @@
 //! The pure parsers on small inputs: the `.params` reader, the symbol JSON reader, the EXIF
-//! orientation reader and transform, and the OpenCV-exact resize. Small enough to run under miri
-//! (`scripts/sanitize.sh miri`), which checks the parsers' unsafe-free code for undefined
-//! behaviour in the standard library and our dependencies' paths (slices, integer casts,
-//! allocation sizes); natively it is part of the ordinary suite.
+//! orientation reader and transform, and the OpenCV-exact resize. Runs under miri
+//! (`scripts/sanitize.sh miri`), which checks the parsers' paths through the standard library and
+//! our dependencies for undefined behaviour; natively it is part of the ordinary suite. Miri
+//! interprets about a thousand times slower, so under miri the cases that read whole ~200 KB
+//! files are skipped (`MIRI_SKIP`) and resize checks one OpenCV vector instead of five.
 //!
 //! References are never this code: MXNet's manifests and goldens, the JSON as serde sees it,
 //! OpenCV's resize vectors, and hand-computed transforms.
@@ -27,6 +28,7 @@ fn json(rel: &str) -> Value {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "reads a 187 KB file: minutes under miri")]
 fn params_of_a_slim_model_match_its_symbol_and_manifest() {
     let entries = params::parse(&read("slim/r18-gray/image-classification-0002.params")).unwrap();
     // Every stored array is a variable of the symbol (arg:/aux: prefix), with MXNet's names.
@@ -56,12 +58,19 @@ fn params_of_a_slim_model_match_its_symbol_and_manifest() {
     assert_eq!(args as u64, manifest["num_parameters"].as_u64().unwrap());
 }
 
+/// Hostile cases whose defect sits at the end of a whole ~190 KB file (read completely first).
+const MIRI_SKIP: [&str; 3] = [
+    "params-missing-array",
+    "params-names-count-mismatch",
+    "params-truncated-in-names",
+];
+
 #[test]
 fn hostile_params_files_get_params_format_errors() {
     let expected = json("hostile-models/expected.json");
     let mut checked = 0;
     for (case, _) in expected.as_object().unwrap() {
-        if !case.starts_with("params-") {
+        if !case.starts_with("params-") || (cfg!(miri) && MIRI_SKIP.contains(&case.as_str())) {
             continue;
         }
         let file = format!("hostile-models/{case}/image-classification-0000.params");
@@ -77,12 +86,17 @@ fn hostile_params_files_get_params_format_errors() {
         }
         checked += 1;
     }
-    assert!(checked >= 12, "{checked} params cases");
+    assert!(checked >= 12 - MIRI_SKIP.len(), "{checked} params cases");
 }
 
 #[test]
 fn symbols_parse_as_serde_sees_them() {
-    for model in ["slim/r18-gray", "tiny-trained"] {
+    let models: &[&str] = if cfg!(miri) {
+        &["tiny-trained"]
+    } else {
+        &["slim/r18-gray", "tiny-trained"]
+    };
+    for model in models {
         let text =
             String::from_utf8(read(&format!("{model}/image-classification-symbol.json"))).unwrap();
         let raw: Value = serde_json::from_str(&text).unwrap();
@@ -278,8 +292,9 @@ fn resize_matches_opencv_vectors_and_hand_values() {
             case["target_wh"][1].as_u64().unwrap() as usize,
         );
         let source = case["source"].as_str().unwrap();
-        if tw * th > 48 * 32 || !source.starts_with("images/png_rgb8") {
-            continue; // the large ones are in tests/image_resize.rs (slow under miri)
+        let small = if cfg!(miri) { 17 * 9 } else { 48 * 32 };
+        if tw * th > small || !source.starts_with("images/png_rgb8") {
+            continue; // the large ones are in tests/image_resize.rs
         }
         let img = decode(
             "image/png",
@@ -294,5 +309,8 @@ fn resize_matches_opencv_vectors_and_hand_values() {
         assert!(got == want, "{source} -> {tw}x{th}");
         checked += 1;
     }
-    assert!(checked >= 4, "{checked} vectors");
+    assert!(
+        checked >= if cfg!(miri) { 2 } else { 5 },
+        "{checked} vectors"
+    );
 }

@@ -287,5 +287,8 @@ fn chaos_mix_keeps_answers_limits_and_memory() {
         "live heap grew by {} B",
         live_end - live_after_warmup
     );
-    assert!(rss_growth < 16 << 20, "RSS grew by {rss_growth} B");
+    // Under qemu-user, RSS is mostly the emulator's translation cache, which grows with new code.
+    if !common::emulated() {
+        assert!(rss_growth < 16 << 20, "RSS grew by {rss_growth} B");
+    }
 }

@@ -265,3 +265,24 @@ pub fn tiny_limit_kb(images: &[(String, Vec<u8>)], workers: usize) -> u64 {
     let need = b.load_peak_bytes.max(b.fixed_bytes() + b.workers * largest);
     (need + need / 20).div_ceil(1024)
 }
+
+/// A command running `program`, a binary built for the target: through the runner named by
+/// `EDGECLASS_TEST_RUNNER` when one is set (cross/run.sh sets it to the qemu-user command line
+/// that .cargo/config.toml uses, since a test under emulation cannot exec an ARM binary itself).
+pub fn target_command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    match std::env::var("EDGECLASS_TEST_RUNNER") {
+        Ok(runner) if !runner.trim().is_empty() => {
+            let mut words = runner.split_whitespace();
+            let mut c = std::process::Command::new(words.next().unwrap());
+            c.args(words).arg(program);
+            c
+        }
+        _ => std::process::Command::new(program),
+    }
+}
+
+/// Whether the tests run under an emulator (see `target_command`): wall-clock and RSS figures
+/// are the emulator's then, not the library's.
+pub fn emulated() -> bool {
+    std::env::var("EDGECLASS_TEST_RUNNER").is_ok_and(|r| !r.trim().is_empty())
+}
