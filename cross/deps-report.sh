@@ -5,9 +5,12 @@
 #
 #   cross/deps-report.sh [--no-build] [TARGET...]
 #       default targets: x86_64-unknown-linux-gnu armv7-unknown-linux-gnueabihf aarch64-unknown-linux-gnu
-#       --no-build: measure what $CARGO_TARGET_DIR/TARGET/dist already holds
+#       --no-build: measure what $CARGO_TARGET_DIR/TARGET/$DEPS_PROFILE already holds
+#   DEPS_PROFILE=release  measure another profile's artefacts (CI checks NEEDED and the glibc
+#                         floor on cross/run.sh's release builds with --no-build, sparing the
+#                         dist builds; the sizes in the README come from the dist profile)
 #
-# Builds with `cargo build --profile dist` (Cargo.toml: fat LTO, one codegen unit, stripped,
+# Builds with `cargo build --profile dist` (Cargo.toml: one codegen unit, stripped, no LTO,
 # unwinding kept) and reports, per artefact:
 #   * the stripped size (libedgeclass.a: after strip --strip-debug; an archive keeps its symbols)
 #   * NEEDED: the shared libraries the dynamic loader must find
@@ -28,6 +31,7 @@ export CARGO_TARGET_DIR=$TARGET_DIR
 cd "$ROOT"
 
 build=1
+PROFILE=${DEPS_PROFILE:-dist}
 if [ "${1:-}" = --no-build ]; then
     build=0
     shift
@@ -55,9 +59,9 @@ if [ "$build" = 1 ]; then
     for t in "${TARGETS[@]}"; do flags+=(--target "$t"); done
     # x86_64 too with an explicit --target, so its artefacts sit beside the others' in
     # TARGET/dist and do not mix with the host build's.
-    echo "deps-report: cargo build --profile dist --locked ${flags[*]}" >&2
+    echo "deps-report: cargo build --profile $PROFILE --locked ${flags[*]}" >&2
     start=$SECONDS
-    cargo build --profile dist --locked "${flags[@]}" >&2
+    cargo build --profile "$PROFILE" --locked "${flags[@]}" >&2
     echo "deps-report: built in $((SECONDS - start)) s" >&2
 fi
 
@@ -84,7 +88,7 @@ for t in "${TARGETS[@]}"; do
     p=$(tool_prefix "$t")
     READELF=${p}readelf OBJDUMP=${p}objdump STRIP=${p}strip CC=${p}gcc
     [ -n "$p" ] || CC=cc
-    dir=$TARGET_DIR/$t/dist
+    dir=$TARGET_DIR/$t/$PROFILE
     for artefact in libedgeclass.so libedgeclass.a edgeclass; do
         f=$dir/$artefact
         [ -f "$f" ] || { echo "deps-report: $f is missing (run without --no-build)" >&2 && exit 1; }
@@ -130,7 +134,7 @@ report=$TARGET_DIR/cross-deps-report.md
     echo "|---|---|---|---|---|---|"
     printf '%s\n' "${rows[@]}"
     echo
-    echo "Built with \`cargo build --profile dist\` ($(rustc --version | cut -d' ' -f1-2)) against $(ldd --version | head -n 1 | sed 's/^ldd //')."
+    echo "Built with \`cargo build --profile $PROFILE\` ($(rustc --version | cut -d' ' -f1-2)) against $(ldd --version | head -n 1 | sed 's/^ldd //')."
     echo "The GLIBC_ floor is the build machine's: linking against glibc 2.34+ binds pthread_* to libc"
     echo "(GLIBC_2.34) and 2.35+ binds hypot/hypotf to GLIBC_2.35. Older systems need a build against"
     echo "an older glibc (an older Debian, or a sysroot), not a code change."
