@@ -230,12 +230,14 @@ fi
 
 # 5. Hook for the C tests of the C ABI (ffi-tests/run.sh, when it exists): the target's release
 # libraries, compiled with the cross gcc, run under the same runner as the Rust tests (valgrind
-# and the C++ header check are skipped there when FFI_RUNNER is set).
+# and the C++ header check are skipped there when FFI_RUNNER is set). FFI_TIME_SCALE: emulated,
+# a full-size inference takes seconds, so the services' timeout (10 s) and the tests' wall-clock
+# bounds are 40 times longer; the answers checked are the same.
 run_ffi_tests() { # run_ffi_tests TARGET
     local t=$1 p
     p=$(tool_prefix "$t")
     env CC="${p}gcc" AR="${p}ar" READELF="${p}readelf" \
-        FFI_RUNNER="$(runner "$t")" \
+        FFI_RUNNER="$(runner "$t")" FFI_TIME_SCALE=40 \
         EDGECLASS_LIB_DIR="$TARGET_DIR/$t/release" \
         FFI_BUILD_DIR="$TARGET_DIR/$t/ffi-tests" \
         bash ffi-tests/run.sh

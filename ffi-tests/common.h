@@ -137,10 +137,20 @@ static inline int check_status_impl(uint32_t got, uint32_t want, const char *exp
  * are set afterwards (a later value replaces an earlier one; a NULL value removes nothing, so
  * tests that need a key absent build the set themselves).
  */
+/* FFI_TIME_SCALE (default 1): how many times slower than native the programs run. cross/run.sh
+ * sets it under qemu-user, where a full-size inference takes seconds: the services' timeout and
+ * the tests' wall-clock bounds are multiplied by it, the results checked stay the same. */
+static inline double time_scale(void)
+{
+    const char *v = getenv("FFI_TIME_SCALE");
+    double s = (v != NULL && v[0] != '\0') ? atof(v) : 1.0;
+    return s >= 1.0 ? s : 1.0;
+}
+
 static inline edgeclass_params *seed_params(const char *name, const char *model_rel,
                                             const char *memory_kb, const char *const *extra)
 {
-    char model[1024];
+    char model[1024], timeout[32];
     edgeclass_params *p = edgeclass_params_new();
     const char *const base[] = {
         "MLModelDestinationPath", fx_path(model, sizeof model, model_rel),
@@ -148,13 +158,15 @@ static inline edgeclass_params *seed_params(const char *name, const char *model_
         "MLModelSageMakerJobArn",
         "arn:aws:sagemaker:us-west-2:123456789012:training-job:MyImageClassifier",
         "LocalInferenceServiceName", name,
-        "LocalInferenceServiceTimeoutSeconds", "10",
+        "LocalInferenceServiceTimeoutSeconds", timeout,
         "LocalInferenceServiceMemoryLimitKB", memory_kb,
         "GPUAcceleration", "CPU",
         "MLFeedbackConnectorConfigId", "MyConfig0",
         NULL,
     };
     size_t i;
+    /* 10 s natively; the connector's maximum is 86400. */
+    snprintf(timeout, sizeof timeout, "%.0f", time_scale() * 10.0 < 86400.0 ? time_scale() * 10.0 : 86400.0);
     if (!CHECK(p != NULL))
         return NULL;
     for (i = 0; base[i] != NULL; i += 2)

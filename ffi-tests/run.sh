@@ -20,6 +20,9 @@
 #   EDGECLASS_INCLUDE_DIR  directory of edgeclass.h (default include)
 #   FFI_BUILD_DIR          where the generated header and the programs go (default ffi-tests/build)
 #   FFI_VALGRIND=0         skip the valgrind run
+#   FFI_ONLY=substring     run only the C tests whose name contains it
+#   FFI_TIME_SCALE=N       the programs run N times slower than native (emulated): services' timeout and
+#                          wall-clock bounds x N (cross/run.sh sets 40 under qemu)
 #   EDGECLASS_REQUIRE_FULL_MODELS=1  tests that use tests/fixtures/full fail instead of skipping
 #   CARGO_TARGET_DIR       honoured by cargo as usual
 set -euo pipefail
@@ -37,7 +40,9 @@ read -r -a STATIC_LIBS <<<"${EDGECLASS_STATIC_LIBS:--lgcc_s -lutil -lrt -lpthrea
 # tract-linalg's assembly objects lack .note.GNU-stack: without this the static programs would
 # get an executable stack (checked below).
 NOEXECSTACK=-Wl,-z,noexecstack
-CFLAGS=(-std=c99 -Wall -Wextra -Werror -pthread -O2 -g)
+# _FILE_OFFSET_BITS=64: on 32-bit ARM, readdir() without it fails (EOVERFLOW) on filesystems with
+# 64-bit inode numbers, and the feedback tests list spool directories.
+CFLAGS=(-std=c99 -Wall -Wextra -Werror -pthread -O2 -g -D_FILE_OFFSET_BITS=64)
 FIXTURES=tests/fixtures
 
 passed=0
