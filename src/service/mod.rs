@@ -137,6 +137,8 @@ impl Service {
     /// and allowed) when the service cannot fit its limit.
     pub fn open(config: ServiceConfig) -> Result<Service> {
         let name = config.name.clone();
+        // tract logs from deep inside the load (its kernel selection, e.g. on ARM): named too.
+        let _named = LogContext::enter(&name);
         let limit = config.memory_limit_bytes;
         let counting = heap::is_counting();
         let (model, retained, load_peak) =
@@ -178,8 +180,7 @@ impl Service {
         let mut workers = Vec::with_capacity(config.workers);
         let mut activation = 0u64;
         for i in 0..config.workers {
-            let inference =
-                worker::InferenceThread::spawn(model.clone(), format!("edgeclass-{name}-{i}"))?;
+            let inference = worker::InferenceThread::spawn(model.clone(), &name, i)?;
             // A warm-up run on the worker's own thread: measures the activation peak (with tract's
             // per-thread scratch) and builds tract's lazy structures before the first request.
             let warm = inference.run(vec![0f32; input_len], &Deadline::default());
@@ -402,10 +403,10 @@ pub fn log_context() -> Option<String> {
     LOG_SERVICE.try_with(|c| c.borrow().clone()).ok().flatten()
 }
 
-struct LogContext;
+pub(crate) struct LogContext;
 
 impl LogContext {
-    fn enter(name: &str) -> LogContext {
+    pub(crate) fn enter(name: &str) -> LogContext {
         let _ = LOG_SERVICE.try_with(|c| *c.borrow_mut() = Some(name.to_string()));
         LogContext
     }

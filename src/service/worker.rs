@@ -41,15 +41,19 @@ pub(crate) struct InferenceThread {
 const CANCEL_POLL: Duration = Duration::from_millis(2);
 
 impl InferenceThread {
-    pub fn spawn(model: Arc<Model>, name: String) -> Result<InferenceThread> {
+    /// The `index`th inference thread of service `service`.
+    pub fn spawn(model: Arc<Model>, service: &str, index: usize) -> Result<InferenceThread> {
         let mut state = model.new_state()?;
         let (jobs, job_rx) = channel::<Job>();
         let (done_tx, results) = channel::<Done>();
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
+        let service = service.to_string();
         let thread = std::thread::Builder::new()
-            .name(name)
+            .name(format!("edgeclass-{service}-{index}"))
             .spawn(move || {
+                // What tract logs on this thread (e.g. its kernel selection) names the service.
+                let _named = super::LogContext::enter(&service);
                 while let Ok(job) = job_rx.recv() {
                     let t0 = Instant::now();
                     let deadline = Deadline {
