@@ -29,6 +29,7 @@
 #   CROSS_SKIP_TIMING=0   also run the tests with native-speed wall-clock bounds (see step 4)
 #   CROSS_SKIP_SLOW=0     also run the service stress test (many minutes under qemu)
 #   CROSS_FFI=0           skip step 5
+#   CROSS_FFI_FULL=1      step 5 with the full-size models too (slow emulated)
 #   CROSS_JPEG_TURBO=1    also build the jpeg-turbo feature (libjpeg-turbo via cmake, cross) and
 #                         run the tests that use it; off by default, see cross/README.md
 #
@@ -232,12 +233,14 @@ fi
 # libraries, compiled with the cross gcc, run under the same runner as the Rust tests (valgrind
 # and the C++ header check are skipped there when FFI_RUNNER is set). FFI_TIME_SCALE: emulated,
 # a full-size inference takes seconds, so the services' timeout (10 s) and the tests' wall-clock
-# bounds are 40 times longer; the answers checked are the same.
+# bounds are 40 times longer; the answers checked are the same. The full-size models stay out of
+# the C tests here (their goldens ran in step 4, through the same library; emulated, the C tests'
+# ResNet-50 timeout and cancel cases alone take 10 minutes): CROSS_FFI_FULL=1 brings them in.
 run_ffi_tests() { # run_ffi_tests TARGET
     local t=$1 p
     p=$(tool_prefix "$t")
     env CC="${p}gcc" AR="${p}ar" READELF="${p}readelf" \
-        FFI_RUNNER="$(runner "$t")" FFI_TIME_SCALE=40 \
+        FFI_RUNNER="$(runner "$t")" FFI_TIME_SCALE=40 FFI_TESTS_FULL_MODELS="${CROSS_FFI_FULL:-0}" \
         EDGECLASS_LIB_DIR="$TARGET_DIR/$t/release" \
         FFI_BUILD_DIR="$TARGET_DIR/$t/ffi-tests" \
         bash ffi-tests/run.sh
