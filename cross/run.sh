@@ -236,24 +236,37 @@ fi
 # bounds are 40 times longer; the answers checked are the same. The full-size models stay out of
 # the C tests here (their goldens ran in step 4, through the same library; emulated, the C tests'
 # ResNet-50 timeout and cancel cases alone take 10 minutes): CROSS_FFI_FULL=1 brings them in.
-run_ffi_tests() { # run_ffi_tests TARGET
+# STRESS_ROUNDS=2: the C stress program's 20 rounds of every image take many minutes emulated.
+# The targets run side by side (as in step 4), each into its own log, printed whole.
+run_ffi_tests() { # run_ffi_tests TARGET: output to its log; ffi-tests/run.sh's status
     local t=$1 p
     p=$(tool_prefix "$t")
     env CC="${p}gcc" AR="${p}ar" READELF="${p}readelf" \
         FFI_RUNNER="$(runner "$t")" FFI_TIME_SCALE=40 FFI_TESTS_FULL_MODELS="${CROSS_FFI_FULL:-0}" \
+        STRESS_ROUNDS=2 \
         EDGECLASS_LIB_DIR="$TARGET_DIR/$t/release" \
         FFI_BUILD_DIR="$TARGET_DIR/$t/ffi-tests" \
-        bash ffi-tests/run.sh
+        bash ffi-tests/run.sh >"$LOGS/$t.ffi.log" 2>&1
 }
 if [ "${CROSS_FFI:-1}" = 0 ]; then
     step "ffi-tests: skipped (CROSS_FFI=0)"
 elif [ ! -f ffi-tests/run.sh ]; then
     step "ffi-tests: skipped (no ffi-tests/run.sh yet)"
 else
+    step "ffi-tests: ${TARGETS[*]} (side by side)"
+    start=$SECONDS
+    declare -A ffi_pids
     for t in "${TARGETS[@]}"; do
-        step "ffi-tests: $t"
-        start=$SECONDS
-        if run_ffi_tests "$t"; then
+        run_ffi_tests "$t" &
+        ffi_pids[$t]=$!
+    done
+    for t in "${TARGETS[@]}"; do
+        rc=0
+        wait "${ffi_pids[$t]}" || rc=$?
+        echo
+        echo "--- $t: ffi-tests/run.sh (log $LOGS/$t.ffi.log)"
+        cat "$LOGS/$t.ffi.log"
+        if [ "$rc" = 0 ]; then
             echo "ffi-tests $t: ok $(elapsed $start)"
         else
             failures+=("$t: ffi-tests")
