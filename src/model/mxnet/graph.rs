@@ -109,6 +109,28 @@ fn is_softmax(op: &str) -> bool {
     )
 }
 
+/// The largest padding accepted: as large as the largest input side `model-shapes.json` accepts,
+/// far beyond any real network (whose pads are below the kernel size), and small enough that
+/// padded sizes cannot overflow.
+const MAX_PAD: usize = 16384;
+
+fn check_pad(name: &str, op: &str, pad: &[usize; 2]) -> Result<()> {
+    if pad.iter().any(|&p| p > MAX_PAD) {
+        return Err(model_mismatch(format!(
+            "node {name} ({op}): pad {pad:?} is out of range (at most {MAX_PAD})"
+        )));
+    }
+    Ok(())
+}
+
+/// Numpy broadcasting: aligned from the right, each pair of dimensions equal or one of them 1.
+fn broadcastable(a: &[usize], b: &[usize]) -> bool {
+    a.iter()
+        .rev()
+        .zip(b.iter().rev())
+        .all(|(&x, &y)| x == y || x == 1 || y == 1)
+}
+
 fn add_node_context(e: Error, node: &SymNode) -> Error {
     if e.message.contains(&format!("node {}", node.name)) {
         e
@@ -327,6 +349,23 @@ impl Builder<'_> {
                 }
                 let a = self.value(node.inputs[0])?;
                 let b = self.value(node.inputs[1])?;
+                // tract wires an add of unequal dimensions (6 vs 8) without complaint and gives
+                // it an undetermined shape, so check here with MXNet's rules: element-wise ops
+                // need equal shapes, broadcast_* numpy-compatible ones.
+                let (sa, sb) = (self.shape(a)?, self.shape(b)?);
+                let elementwise = !node.op.starts_with("broadcast_");
+                if elementwise && sa != sb {
+                    return Err(model_mismatch(format!(
+                        "node {name} ({}): input shapes {sa:?} and {sb:?} differ (an element-wise add needs equal shapes)",
+                        node.op
+                    )));
+                }
+                if !broadcastable(&sa, &sb) {
+                    return Err(model_mismatch(format!(
+                        "node {name} ({}): input shapes {sa:?} and {sb:?} do not broadcast",
+                        node.op
+                    )));
+                }
                 self.broadcast(name, ops::math::add(), &[a, b])
             }
             "Flatten" | "flatten" => {
@@ -443,9 +482,19 @@ impl Builder<'_> {
                 "node {name} (Convolution): {c} input channels and {num_filter} filters are not divisible by num_group {group}"
             )));
         }
+        if kernel.contains(&0) {
+            return Err(symbol_format(format!(
+                "node {name} (Convolution): kernel {kernel:?} must be positive"
+            )));
+        }
+        check_pad(name, "Convolution", &pad)?;
         for i in 0..2 {
-            let span = dilate[i] * (kernel[i] - 1) + 1;
-            if kernel[i] == 0 || shape[2 + i] + 2 * pad[i] < span {
+            // Checked: every value here comes from the file (kernel 0 or a dilate near 2^63
+            // must be an error, not an overflow).
+            let span = dilate[i]
+                .checked_mul(kernel[i] - 1)
+                .and_then(|s| s.checked_add(1));
+            if span.is_none_or(|span| shape[2 + i] + 2 * pad[i] < span) {
                 return Err(model_mismatch(format!(
                     "node {name} (Convolution): kernel {kernel:?} (dilate {dilate:?}) does not fit the padded input {:?}",
                     &shape[2..]
@@ -584,6 +633,7 @@ impl Builder<'_> {
                 "node {name} (Pooling): kernel and stride must be positive"
             )));
         }
+        check_pad(name, "Pooling", &pad)?;
         for i in 0..2 {
             if shape[2 + i] + 2 * pad[i] < kernel[i] {
                 return Err(model_mismatch(format!(

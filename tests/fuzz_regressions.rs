@@ -1,0 +1,127 @@
+//! Inputs the fuzz targets (fuzz/, scripts/fuzz.sh) crashed on, minimised, with the answer each
+//! must give now: a specific error code, never `Internal` or a panic. The inputs live in
+//! tests/fixtures/fuzz (its README says what each one broke).
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use edgeclass::model::mxnet::params::NdArray;
+use edgeclass::model::mxnet::symbol;
+use edgeclass::model::ImportedModel;
+use edgeclass::Code;
+
+fn fuzz_fixture(name: &str) -> PathBuf {
+    common::fixtures().join("fuzz").join(name)
+}
+
+fn zeros(shape: &[usize]) -> NdArray {
+    NdArray {
+        shape: shape.to_vec(),
+        data: vec![0.0; shape.iter().product()],
+        stored_dtype: "float32",
+    }
+}
+
+fn import(
+    symbol_file: &str,
+    params: &[(&str, &[usize])],
+    input: [usize; 4],
+) -> edgeclass::Result<ImportedModel> {
+    let text = std::fs::read_to_string(fuzz_fixture(symbol_file)).unwrap();
+    let sym = symbol::parse(&text)?;
+    let params: HashMap<String, NdArray> = params
+        .iter()
+        .map(|(name, shape)| (name.to_string(), zeros(shape)))
+        .collect();
+    ImportedModel::from_mxnet_parts(&sym, params, input, None)
+}
+
+/// `elemwise_add` of a 6x6 and an 8x8 value: tract wired it with an undetermined shape and the
+/// next node failed with INTERNAL ("symbolic shape").
+#[test]
+fn add_of_unequal_shapes_is_a_model_mismatch() {
+    let err = import(
+        "add-unequal-shapes-symbol.json",
+        &[
+            ("conv0_weight", &[3, 3, 3, 3]),
+            ("fc1_weight", &[2, 108]),
+            ("fc1_bias", &[2]),
+        ],
+        [1, 3, 8, 8],
+    )
+    .err()
+    .expect("an add of 6x6 and 8x8 must be refused");
+    assert_eq!(err.code, Code::ModelMismatch, "{err}");
+    assert!(err.message.contains("plus0"), "{err}");
+    assert!(
+        err.message.contains("[1, 3, 6, 6] and [1, 3, 8, 8]"),
+        "{err}"
+    );
+}
+
+// Attributes taken from the file went into unchecked arithmetic: kernel 0 (`kernel - 1`), a pad
+// near 2^63 (`size + 2 * pad`) and a dilate of 2^62 (`dilate * (kernel - 1)`) overflowed: a
+// panic with overflow checks, a wrapped size handed to tract without them.
+
+const INPUT: [usize; 4] = [1, 3, 8, 8];
+
+#[test]
+fn convolution_kernel_zero_is_a_symbol_error() {
+    let err = import(
+        "conv-kernel-zero-symbol.json",
+        &[("conv0_weight", &[2, 3, 0, 3])],
+        INPUT,
+    )
+    .err()
+    .expect("kernel 0");
+    assert_eq!(err.code, Code::SymbolFormat, "{err}");
+    assert!(err.message.contains("must be positive"), "{err}");
+}
+
+#[test]
+fn convolution_pad_near_2_63_is_refused() {
+    let err = import(
+        "conv-pad-overflow-symbol.json",
+        &[("conv0_weight", &[2, 3, 3, 3])],
+        INPUT,
+    )
+    .err()
+    .expect("pad 2^63 - 1");
+    assert_eq!(err.code, Code::ModelMismatch, "{err}");
+    assert!(
+        err.message
+            .contains("pad [9223372036854775807, 1] is out of range"),
+        "{err}"
+    );
+}
+
+#[test]
+fn convolution_dilate_of_2_62_is_refused() {
+    let err = import(
+        "conv-dilate-overflow-symbol.json",
+        &[("conv0_weight", &[2, 3, 5, 5])],
+        INPUT,
+    )
+    .err()
+    .expect("dilate 2^62");
+    assert_eq!(err.code, Code::ModelMismatch, "{err}");
+    assert!(
+        err.message.contains("does not fit the padded input"),
+        "{err}"
+    );
+}
+
+#[test]
+fn pooling_pad_near_2_63_is_refused() {
+    let err = import("pool-pad-overflow-symbol.json", &[], INPUT)
+        .err()
+        .expect("pooling pad 2^63 - 1");
+    assert_eq!(err.code, Code::ModelMismatch, "{err}");
+    assert!(
+        err.message
+            .contains("pad [9223372036854775807, 1] is out of range"),
+        "{err}"
+    );
+}
