@@ -1,0 +1,175 @@
+#!/usr/bin/env bash
+# Fuzzing edgeclass with cargo-fuzz (libFuzzer + AddressSanitizer, nightly Rust).
+#
+#   scripts/fuzz.sh short [SECONDS]        every target for SECONDS each (default 30), for CI:
+#                                          prints executions, seconds, corpus size and crashes per
+#                                          target; exits non-zero if any target crashed
+#   scripts/fuzz.sh long TARGET SECONDS    one long run
+#   scripts/fuzz.sh build                  build every target (ASan)
+#   scripts/fuzz.sh seeds [FIXTURES]       build fuzz/extra/<target>/ (bigger seeds, not committed)
+#                                          from FIXTURES (default ../shared/fixtures when present,
+#                                          else tests/fixtures); runs use it when it exists
+#   scripts/fuzz.sh repro TARGET FILE      run one input (a crash artifact) through TARGET
+#   scripts/fuzz.sh tmin TARGET FILE       minimise a crashing input
+#   scripts/fuzz.sh report                 cumulative seconds and executions per target
+#   scripts/fuzz.sh list                   the targets
+#
+# Every run (short and long) appends one line per target to docs/fuzz-log.tsv: date, target,
+# seconds, executions, crashes, git commit, mode (FUZZ_LOG=0 turns that off, e.g. in CI).
+# Runs are niced and one at a time (libFuzzer's -jobs/-workers are not used).
+# Environment: FUZZ_RSS_MB (default 2048), FUZZ_TIMEOUT (seconds per input, default 30),
+# FUZZ_NICE (default 10), FUZZ_ARGS (extra libFuzzer arguments).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+FUZZ="$ROOT/fuzz"
+LOG="$ROOT/docs/fuzz-log.tsv"
+CARGO_FUZZ_VERSION=0.13.1
+TARGETS=(params symbol model_load jpeg png exif classify)
+RSS_MB="${FUZZ_RSS_MB:-2048}"
+TIMEOUT="${FUZZ_TIMEOUT:-30}"
+NICE="${FUZZ_NICE:-10}"
+# The fuzz crate keeps its own target dir (fuzz/target), whatever the caller's is.
+unset CARGO_TARGET_DIR
+
+die() { echo "fuzz.sh: $*" >&2; exit 2; }
+
+ensure_tools() {
+    if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+        rustup toolchain install nightly --profile minimal
+    fi
+    if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]; then
+        cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
+    fi
+}
+
+known_target() {
+    local t
+    for t in "${TARGETS[@]}"; do [ "$t" = "$1" ] && return 0; done
+    die "unknown target $1 (targets: ${TARGETS[*]})"
+}
+
+build() {
+    (cd "$FUZZ" && nice -n "$NICE" cargo +nightly fuzz build "$@")
+}
+
+count_files() { if [ -d "$1" ]; then find "$1" -type f | wc -l; else echo 0; fi; }
+
+# run TARGET SECONDS MODE: one libFuzzer run; prints a summary line, logs it, returns 1 on a crash.
+run_target() {
+    local target=$1 seconds=$2 mode=$3
+    local corpus="$FUZZ/corpus/$target" artifacts="$FUZZ/artifacts/$target"
+    local out="$FUZZ/logs/$target-$(date +%Y%m%dT%H%M%S).log"
+    mkdir -p "$corpus" "$artifacts" "$FUZZ/logs"
+    local dirs=("$corpus" "$FUZZ/seeds/$target")
+    [ -d "$FUZZ/extra/$target" ] && dirs+=("$FUZZ/extra/$target")
+    local dict=()
+    [ -f "$FUZZ/dict/$target.dict" ] && dict=(-dict="$FUZZ/dict/$target.dict")
+    local before after started finished rc
+    build "$target" >/dev/null 2>&1 || build "$target"
+    before=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | wc -l)
+    started=$(date +%s)
+    set +e
+    (cd "$FUZZ" && nice -n "$NICE" cargo +nightly fuzz run "$target" "${dirs[@]}" -- \
+        -max_total_time="$seconds" -rss_limit_mb="$RSS_MB" -timeout="$TIMEOUT" \
+        -print_final_stats=1 -artifact_prefix="$artifacts/" "${dict[@]}" ${FUZZ_ARGS:-}) >"$out" 2>&1
+    rc=$?
+    set -e
+    finished=$(date +%s)
+    after=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | wc -l)
+    local crashes=$((after - before))
+    if [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ]; then crashes=1; fi
+    local execs
+    execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$out" | grep -o '[0-9]*$' | tail -1 || true)
+    if [ -z "$execs" ]; then
+        execs=$(grep -o '^#[0-9]*' "$out" | tr -d '#' | tail -1 || true)
+    fi
+    execs=${execs:-0}
+    local elapsed=$((finished - started)) done_s
+    # libFuzzer's own count when it finished normally (excludes start-up); else the wall time.
+    done_s=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$out" | awk '{print $5}' | tail -1 || true)
+    [ -n "$done_s" ] && elapsed=$done_s
+    printf '%-11s %10s execs %6ss %7s corpus %3s crashes  (%s)\n' \
+        "$target" "$execs" "$elapsed" "$(count_files "$corpus")" "$crashes" "${out#"$ROOT"/}"
+    if [ "${FUZZ_LOG:-1}" != 0 ]; then
+        mkdir -p "$(dirname "$LOG")"
+        [ -s "$LOG" ] || printf 'date\ttarget\tseconds\texecutions\tcrashes\tcommit\tmode\n' >"$LOG"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$target" \
+            "$elapsed" "$execs" "$crashes" "$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)" \
+            "$mode" >>"$LOG"
+    fi
+    if [ "$crashes" -ne 0 ]; then
+        echo "--- $target crashed (exit $rc):" >&2
+        grep -m1 -A6 -E 'panicked at|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)' "$out" | cut -c1-300 >&2 || tail -20 "$out" >&2
+        echo "--- newest artifacts:" >&2
+        ls -t "$artifacts" | head -"$crashes" | sed "s|^|$artifacts/|" >&2 || true
+        return 1
+    fi
+}
+
+mode=${1:-}
+[ -n "$mode" ] || die "usage: see the head of $0"
+shift
+case "$mode" in
+list)
+    printf '%s\n' "${TARGETS[@]}"
+    ;;
+build)
+    ensure_tools
+    build "$@"
+    ;;
+short)
+    seconds=${1:-30}
+    ensure_tools
+    build
+    failed=()
+    for t in "${TARGETS[@]}"; do
+        run_target "$t" "$seconds" short || failed+=("$t")
+    done
+    if [ "${#failed[@]}" -ne 0 ]; then
+        echo "crashed: ${failed[*]}" >&2
+        exit 1
+    fi
+    ;;
+long)
+    [ $# -eq 2 ] || die "usage: fuzz.sh long TARGET SECONDS"
+    known_target "$1"
+    ensure_tools
+    build "$1"
+    run_target "$1" "$2" long
+    ;;
+seeds)
+    src=${1:-}
+    if [ -z "$src" ]; then
+        if [ -d "$ROOT/../shared/fixtures" ]; then src="$ROOT/../shared/fixtures"; else src="$ROOT/tests/fixtures"; fi
+    fi
+    python3 "$FUZZ/make_seeds.py" extra "$src"
+    for t in "${TARGETS[@]}"; do printf '%-11s %4s extra seeds\n' "$t" "$(count_files "$FUZZ/extra/$t")"; done
+    ;;
+repro)
+    [ $# -eq 2 ] || die "usage: fuzz.sh repro TARGET FILE"
+    known_target "$1"
+    ensure_tools
+    file=$(realpath "$2")
+    (cd "$FUZZ" && cargo +nightly fuzz run "$1" "$file" -- -rss_limit_mb="$RSS_MB")
+    ;;
+tmin)
+    [ $# -eq 2 ] || die "usage: fuzz.sh tmin TARGET FILE"
+    known_target "$1"
+    ensure_tools
+    file=$(realpath "$2")
+    (cd "$FUZZ" && nice -n "$NICE" cargo +nightly fuzz tmin "$1" "$file" -- -rss_limit_mb="$RSS_MB")
+    ;;
+report)
+    [ -s "$LOG" ] || die "no runs logged yet ($LOG)"
+    awk -F'\t' 'NR > 1 { s[$2] += $3; e[$2] += $4; c[$2] += $5; n[$2]++; ts += $3 }
+        END {
+            printf "%-11s %5s %9s %14s %8s\n", "target", "runs", "seconds", "executions", "crashes"
+            for (t in s) printf "%-11s %5d %9d %14d %8d\n", t, n[t], s[t], e[t], c[t]
+            printf "total: %d s = %.2f h\n", ts, ts / 3600
+        }' "$LOG"
+    ;;
+*)
+    die "unknown mode $mode (short, long, build, seeds, repro, tmin, report, list)"
+    ;;
+esac
