@@ -125,3 +125,20 @@ fn pooling_pad_near_2_63_is_refused() {
         "{err}"
     );
 }
+
+/// A PLTE chunk of 4 bytes (not a multiple of 3, with valid CRCs): the `png` crate 0.18.1 panicked
+/// expanding the palette ("range end index 3 out of range for slice of length 1"), in the
+/// service's decode too. The header walk now refuses it, before the decoder sees it.
+#[test]
+fn png_palette_not_a_multiple_of_3_is_corrupt() {
+    use edgeclass::image::{self, ColorMode, DecodeOptions};
+    let bytes = std::fs::read(fuzz_fixture("png-plte-not-multiple-of-3.png")).unwrap();
+    let options = DecodeOptions::default();
+    let err = image::probe("image/png", &bytes, &options).unwrap_err();
+    assert_eq!(err.code, Code::CorruptImage, "{err}");
+    assert!(err.message.contains("PLTE chunk of 4 bytes"), "{err}");
+    for mode in [ColorMode::Rgb, ColorMode::Gray] {
+        let err = image::decode("image/png", &bytes, &options, mode).unwrap_err();
+        assert_eq!(err.code, Code::CorruptImage, "{err}");
+    }
+}

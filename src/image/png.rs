@@ -75,6 +75,13 @@ pub fn parse_header(bytes: &[u8]) -> Result<PngHeader> {
     };
     let mut pos = 8usize;
     while let (Some(len), Some(kind)) = (be32(bytes, pos), bytes.get(pos + 4..pos + 8)) {
+        // The `png` crate (0.18.1) panics expanding a palette whose length is not a multiple of 3
+        // (its PLTE check is 3..=768 bytes only); the standard calls such a chunk an error.
+        if kind == b"PLTE" && (len == 0 || len % 3 != 0 || len > 768) {
+            return Err(corrupt_image(format!(
+                "PNG: PLTE chunk of {len} bytes (it must hold 1 to 256 RGB entries, a multiple of 3 bytes)"
+            )));
+        }
         let start = pos + 8;
         let Some(end) = start
             .checked_add(len as usize)
