@@ -309,6 +309,26 @@ impl Model {
         Ok(model)
     }
 
+    /// Bytes of the largest single value the plan computes (a node output), or `None` when a
+    /// shape is not concrete or overflows. Any run needs at least this much beside the weights,
+    /// so a service can refuse a model before its warm-up run would allocate it.
+    pub fn largest_value_bytes(&self) -> Option<u64> {
+        let mut largest = 0u64;
+        for node in &self.plan.model().nodes {
+            for o in &node.outputs {
+                let elements = o
+                    .fact
+                    .shape
+                    .as_concrete()?
+                    .iter()
+                    .try_fold(1u64, |a, &d| a.checked_mul(d as u64))?;
+                let bytes = elements.checked_mul(o.fact.datum_type.size_of() as u64)?;
+                largest = largest.max(bytes);
+            }
+        }
+        Some(largest)
+    }
+
     pub fn new_state(&self) -> Result<ModelState> {
         let state = self
             .plan

@@ -174,6 +174,22 @@ impl Service {
                 "service {name}: the model needs {model_bytes} bytes (weights and plan); LocalInferenceServiceMemoryLimitKB allows {limit} bytes"
             )));
         }
+        // Before the warm-up run allocates them: a model whose largest intermediate value alone
+        // does not fit beside its weights is refused here (a hostile model-shapes.json or pads
+        // can ask for gigabytes of activations from a few bytes of weights).
+        match model.largest_value_bytes() {
+            Some(v) if model_bytes.saturating_add(v) <= limit => {}
+            Some(v) => {
+                return Err(memory_limit(format!(
+                    "service {name}: one intermediate value of the model needs {v} bytes beside the model's {model_bytes}; LocalInferenceServiceMemoryLimitKB allows {limit} bytes"
+                )))
+            }
+            None => {
+                return Err(memory_limit(format!(
+                    "service {name}: the model's intermediate values have no bounded size; LocalInferenceServiceMemoryLimitKB allows {limit} bytes"
+                )))
+            }
+        }
         let model = Arc::new(model);
         let [_, c, h, w] = model.info.input_shape;
         let input_len = model.info.input_len();
