@@ -14,12 +14,16 @@
 #   miri  `cargo +nightly miri test` over the pure parsers on small inputs (tests/parsers_small.rs:
 #         .params, symbol JSON, EXIF, resize) and the parsers' unit tests
 #
-# Needs the nightly toolchain; `miri` adds the miri and rust-src components when missing.
+# Installs the nightly toolchain when missing; `miri` adds the miri and rust-src components.
 # Build directories: target-asan (rust), target/miri (miri), target/asan-ffi (c).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 modes=("$@")
+# A fresh machine may lack nightly (the machine image ships one; rustup fetches it otherwise).
+if ! rustup run nightly rustc --version >/dev/null 2>&1; then
+    rustup toolchain install nightly --profile minimal
+fi
 [ ${#modes[@]} -gt 0 ] || modes=(c rust miri)
 host=$(rustc -vV | sed -n 's/^host: //p')
 failed=()
