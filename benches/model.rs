@@ -1,14 +1,15 @@
 //! Model load and inference timings (a small harness: `cargo bench --bench model`).
 //!
 //! For each model: import (read + parse + build the graph), optimise (tract declutter + codegen +
-//! plan), and steady-state inference (median and min of timed runs after warm-up), batch 1, one
-//! thread. Models: tests/fixtures/tiny-trained, slim/r50-slim, and the full-size pair when
+//! plan), and steady-state inference (median and min of timed runs after warm-up), batch 1, with
+//! tract's convolutions and with Winograd 3x3 convolutions, run interleaved (ratio = wino / off).
+//! EDGECLASS_BENCH_THREADS=N runs N threads per inference (needs `--features multithread`). Models: tests/fixtures/tiny-trained, slim/r50-slim, and the full-size pair when
 //! scripts/make-full-models.sh has made them. EDGECLASS_BENCH_MODELS=path1:path2 overrides.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use edgeclass::model::{ImportedModel, Model};
+use edgeclass::model::{ImportedModel, Model, ModelOptions};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -34,64 +35,118 @@ fn main() {
         .filter(|p| p.exists())
         .collect(),
     };
+    let threads: usize = std::env::var("EDGECLASS_BENCH_THREADS")
+        .ok()
+        .map(|s| s.parse().expect("EDGECLASS_BENCH_THREADS"))
+        .unwrap_or(1);
+    println!("threads {threads}; off = tract's convolutions, wino = Winograd F(2x2,3x3) 3x3 convs");
     println!(
-        "{:<22} {:>10} {:>12} {:>12} {:>12} {:>6}",
-        "model", "import ms", "optimize ms", "median ms", "min ms", "runs"
+        "{:<22} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>5}",
+        "model",
+        "import ms",
+        "opt off",
+        "opt wino",
+        "med off",
+        "med wino",
+        "min off",
+        "min wino",
+        "ratio",
+        "max dprob",
+        "runs"
     );
     for path in models {
-        // Load three times, keep the best of each phase (the first also warms the file cache).
-        let (mut import, mut optimize) = (Duration::MAX, Duration::MAX);
-        let mut model: Option<Model> = None;
-        for _ in 0..3 {
-            let t0 = Instant::now();
-            let imported = ImportedModel::load(&path).expect("load");
-            let t1 = Instant::now();
-            let m = imported.into_model().expect("optimise");
-            import = import.min(t1 - t0);
-            optimize = optimize.min(t1.elapsed());
-            model = Some(m);
+        // Load twice per variant, keep the best of each phase (the first also warms the file cache).
+        let mut import = Duration::MAX;
+        let mut optimize = [Duration::MAX; 2];
+        let mut variants: Vec<Option<Model>> = vec![None, None];
+        for _ in 0..2 {
+            for (v, wino) in [false, true].into_iter().enumerate() {
+                let t0 = Instant::now();
+                let imported = ImportedModel::load(&path).expect("load");
+                let t1 = Instant::now();
+                let options = ModelOptions {
+                    threads,
+                    winograd: wino,
+                };
+                let m = imported
+                    .into_model_with_options(&options)
+                    .expect("optimise");
+                import = import.min(t1 - t0);
+                optimize[v] = optimize[v].min(t1.elapsed());
+                variants[v] = Some(m);
+            }
         }
-        let model = model.unwrap();
-        let mut state = model.new_state().unwrap();
-        let input: Vec<f32> = (0..model.info.input_len())
+        let models: Vec<Model> = variants.into_iter().map(Option::unwrap).collect();
+        let mut states: Vec<_> = models.iter().map(|m| m.new_state().unwrap()).collect();
+        let input: Vec<f32> = (0..models[0].info.input_len())
             .map(|i| (i * 7 % 256) as f32)
             .collect();
+        let out: Vec<_> = (0..2)
+            .map(|v| models[v].run(&mut states[v], &input).unwrap().probs)
+            .collect();
+        let dprob = out[0]
+            .iter()
+            .zip(&out[1])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
         let warm = Instant::now();
-        while warm.elapsed() < Duration::from_millis(300) {
-            model.run(&mut state, &input).unwrap();
+        while warm.elapsed() < Duration::from_millis(600) {
+            for v in 0..2 {
+                models[v].run(&mut states[v], &input).unwrap();
+            }
         }
-        let mut times = Vec::new();
+        // Rounds of 3 runs per variant, alternating which goes first, so load hits both alike.
+        let mut times: [Vec<Duration>; 2] = [Vec::new(), Vec::new()];
         let start = Instant::now();
-        while times.len() < 10 || (start.elapsed() < Duration::from_secs(3) && times.len() < 1000) {
-            let t = Instant::now();
-            std::hint::black_box(model.run(&mut state, &input).unwrap());
-            times.push(t.elapsed());
+        let mut round = 0;
+        while round < 10 || (start.elapsed() < Duration::from_secs(6) && round < 500) {
+            for v in [round % 2, 1 - round % 2] {
+                for _ in 0..3 {
+                    let t = Instant::now();
+                    std::hint::black_box(models[v].run(&mut states[v], &input).unwrap());
+                    times[v].push(t.elapsed());
+                }
+            }
+            round += 1;
         }
         if std::env::var("EDGECLASS_PROFILE").is_ok() {
-            let mut nodes = model.profile(&mut state, &input).unwrap();
-            nodes.sort_by_key(|n| std::cmp::Reverse(n.2));
-            let mut by_op = std::collections::BTreeMap::<String, Duration>::new();
-            for (_, op, t) in &nodes {
-                *by_op.entry(op.clone()).or_default() += *t;
-            }
-            eprintln!("{}: by operator: {by_op:?}", path.display());
-            for (name, op, t) in nodes.iter().take(8) {
-                eprintln!("  {:>8.3} ms  {op:<20} {name}", ms(*t));
+            for v in 0..2 {
+                let mut nodes = models[v].profile(&mut states[v], &input).unwrap();
+                nodes.sort_by_key(|n| std::cmp::Reverse(n.2));
+                let mut by_op = std::collections::BTreeMap::<String, Duration>::new();
+                for (_, op, t) in &nodes {
+                    *by_op.entry(op.clone()).or_default() += *t;
+                }
+                eprintln!(
+                    "{} (winograd {}): by operator: {by_op:?}",
+                    path.display(),
+                    v == 1
+                );
+                for (name, op, t) in nodes.iter().take(8) {
+                    eprintln!("  {:>8.3} ms  {op:<20} {name}", ms(*t));
+                }
             }
         }
-        let min = *times.iter().min().unwrap();
-        let n = times.len();
+        let n = times[0].len();
+        let min: Vec<Duration> = times.iter().map(|t| *t.iter().min().unwrap()).collect();
+        let [t0, t1] = times;
+        let (m0, m1) = (median(t0), median(t1));
         let name = path
             .strip_prefix(&root)
             .unwrap_or(&path)
             .display()
             .to_string();
         println!(
-            "{name:<22} {:>10.1} {:>12.1} {:>12.3} {:>12.3} {n:>6}",
+            "{name:<22} {:>9.1} {:>8.1} {:>8.1} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>7.3} {:>9.2e} {n:>5}",
             ms(import),
-            ms(optimize),
-            ms(median(times)),
-            ms(min)
+            ms(optimize[0]),
+            ms(optimize[1]),
+            ms(m0),
+            ms(m1),
+            ms(min[0]),
+            ms(min[1]),
+            m1.as_secs_f64() / m0.as_secs_f64(),
+            dprob
         );
     }
 }

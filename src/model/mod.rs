@@ -4,6 +4,7 @@
 pub mod artefact;
 pub mod mxnet;
 pub mod nnef;
+pub mod winograd;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -181,16 +182,30 @@ impl ImportedModel {
     /// Optimise and make runnable with `threads` threads per inference (tract's rayon executor;
     /// more than 1 needs the `multithread` cargo feature).
     pub fn into_model_with_threads(self, threads: usize) -> Result<Model> {
+        self.into_model_with_options(&ModelOptions {
+            threads,
+            ..ModelOptions::default()
+        })
+    }
+
+    /// Optimise and make runnable as `options` say.
+    pub fn into_model_with_options(self, options: &ModelOptions) -> Result<Model> {
         let t0 = Instant::now();
-        let options = RunOptions {
-            executor: executor(threads)?,
+        let run_options = RunOptions {
+            executor: executor(options.threads)?,
             ..RunOptions::default()
         };
-        let plan = self
-            .typed
-            .into_optimized()
-            .and_then(|m| m.into_runnable_with_options(&options))
-            .map_err(|e| tract_err("optimising the model", e))?;
+        let winograd = options.winograd;
+        let plan = (|| {
+            let mut typed = self.typed;
+            typed.declutter()?;
+            if winograd {
+                winograd::rewrite(&mut typed, &winograd::Policy::default())?;
+            }
+            typed.optimize()?;
+            typed.into_runnable_with_options(&run_options)
+        })()
+        .map_err(|e| tract_err("optimising the model", e))?;
         Ok(Model {
             plan,
             info: self.info,
@@ -200,6 +215,37 @@ impl ImportedModel {
                 optimize: t0.elapsed(),
             },
         })
+    }
+}
+
+/// How a model is optimised for running.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ModelOptions {
+    /// Threads per inference (1: the calling thread only).
+    pub threads: usize,
+    /// Run 3x3 stride-1 convolutions as Winograd F(2x2, 3x3) (see [`winograd`]).
+    pub winograd: bool,
+}
+
+impl Default for ModelOptions {
+    /// One thread; Winograd as `EDGECLASS_WINOGRAD` says (`0`/`off` or `1`/`on`), else
+    /// [`WINOGRAD_DEFAULT`].
+    fn default() -> Self {
+        ModelOptions {
+            threads: 1,
+            winograd: winograd_from_env().unwrap_or(WINOGRAD_DEFAULT),
+        }
+    }
+}
+
+/// Whether Winograd convolutions are used when neither the caller nor the environment says.
+pub const WINOGRAD_DEFAULT: bool = false;
+
+fn winograd_from_env() -> Option<bool> {
+    match std::env::var("EDGECLASS_WINOGRAD").ok()?.as_str() {
+        "0" | "off" | "false" => Some(false),
+        "1" | "on" | "true" => Some(true),
+        _ => None,
     }
 }
 
