@@ -3,7 +3,9 @@
 //! For each model: import (read + parse + build the graph), optimise (tract declutter + codegen +
 //! plan), and steady-state inference (median and min of timed runs after warm-up), batch 1, with
 //! tract's convolutions and with Winograd 3x3 convolutions, run interleaved (ratio = wino / off).
-//! EDGECLASS_BENCH_THREADS=N runs N threads per inference (needs `--features multithread`). Models: tests/fixtures/tiny-trained, slim/r50-slim, and the full-size pair when
+//! EDGECLASS_BENCH_THREADS=N runs N threads per inference (needs `--features multithread`);
+//! EDGECLASS_BENCH_ONLY=off|wino with EDGECLASS_BENCH_ITERS=N runs one variant N times, nothing
+//! else (for callgrind). Models: tests/fixtures/tiny-trained, slim/r50-slim, and the full-size pair when
 //! scripts/make-full-models.sh has made them. EDGECLASS_BENCH_MODELS=path1:path2 overrides.
 
 use std::path::PathBuf;
@@ -39,6 +41,31 @@ fn main() {
         .ok()
         .map(|s| s.parse().expect("EDGECLASS_BENCH_THREADS"))
         .unwrap_or(1);
+    if let Ok(only) = std::env::var("EDGECLASS_BENCH_ONLY") {
+        // One variant, a fixed number of runs, nothing else: for `valgrind --tool=callgrind`
+        // (run with ITERS=1 and ITERS=k+1 and subtract to get k runs' instructions).
+        let iters: usize = std::env::var("EDGECLASS_BENCH_ITERS")
+            .ok()
+            .map(|s| s.parse().expect("EDGECLASS_BENCH_ITERS"))
+            .unwrap_or(1);
+        for path in models {
+            let options = ModelOptions {
+                threads,
+                winograd: only == "wino",
+            };
+            let model = ImportedModel::load(&path)
+                .and_then(|m| m.into_model_with_options(&options))
+                .expect("load");
+            let mut state = model.new_state().unwrap();
+            let input: Vec<f32> = (0..model.info.input_len())
+                .map(|i| (i * 7 % 256) as f32)
+                .collect();
+            for _ in 0..iters {
+                std::hint::black_box(model.run(&mut state, &input).unwrap());
+            }
+        }
+        return;
+    }
     println!("threads {threads}; off = tract's convolutions, wino = Winograd F(2x2,3x3) 3x3 convs");
     println!(
         "{:<22} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>5}",

@@ -5,9 +5,9 @@
 //! per (Cin, Cout) pair instead of 36, i.e. 2.25x fewer multiply-adds. Written as a graph:
 //!
 //! ```text
-//! x [N,C,H,W] ──WinogradInput──▶ V [16, C, T]   (V = Bᵀ d B per 4x4 tile; T = N·tiles)
+//! x [N,C,H,W] ──WinogradInput──▶ V [C, 16, T]   (V = Bᵀ d B per 4x4 tile; T = N·tiles)
 //! U [16, Co, C] (const, U = G g Gᵀ per filter, computed in f64 at load)
-//! EinSum gmk,gkn->gmn (U, V) ──▶ M [16, Co, T]   (16 GEMMs: tract packs U once and runs its own kernels)
+//! EinSum gmk,kgn->gmn (U, V) ──▶ M [16, Co, T]   (16 GEMMs: tract packs U once and runs its own kernels)
 //! M ──WinogradOutput(+bias)──▶ y [N,Co,H',W']   (y = Aᵀ m A per tile, cropped)
 //! ```
 //!
@@ -121,40 +121,67 @@ pub fn transform_kernel(
     u
 }
 
-/// V = Bᵀ d B for every 4x4 input tile: `x` is `[n, c, h, w]`, `v` is `[16, c, T]` with the tiles of
-/// image `b` at `b·th·tw + ty·tw + tx`.
-pub fn transform_input(g: &Geometry, c: usize, x: &[f32], v: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for.
-        unsafe { input_avx2(g, c, x, v) };
-        return;
-    }
-    input_impl(g, c, x, v)
+/// V = Bᵀ d B for every 4x4 input tile: `x` is `[n, c, h, w]`, `v` is `[c, 16, T]` with the tiles of
+/// image `b` at `b·th·tw + ty·tw + tx`. Channels are split across tract's executor's threads.
+pub fn transform_input(g: &Geometry, c: usize, x: &[f32], v: &mut [f32]) -> TractResult<()> {
+    let t = g.t();
+    assert_eq!(v.len(), 16 * c * t);
+    tract_linalg::multithread::par_chunks_mut(v, 16 * t, x.len() + v.len(), |ch0, chunk| {
+        input_channels(g, c, x, ch0, chunk);
+        Ok(())
+    })
 }
 
 /// y = Aᵀ m A (+ bias) for every tile: `m` is `[16, co, T]`, `y` is `[n, co, oh, ow]`; `bias` is
-/// empty, one value, or one per output channel.
-pub fn transform_output(g: &Geometry, co: usize, m: &[f32], bias: &[f32], y: &mut [f32]) {
+/// empty, one value, or one per output channel. Output planes are split across tract's
+/// executor's threads.
+pub fn transform_output(
+    g: &Geometry,
+    co: usize,
+    m: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+) -> TractResult<()> {
+    let plane = g.oh * g.ow;
+    assert_eq!(y.len(), g.n * co * plane);
+    tract_linalg::multithread::par_chunks_mut(y, plane, m.len() + y.len(), |p0, chunk| {
+        output_planes(g, co, m, bias, p0, chunk);
+        Ok(())
+    })
+}
+
+/// The input transform of channels `ch0..` (as many as `v` holds: `[k, 16, T]`).
+fn input_channels(g: &Geometry, c: usize, x: &[f32], ch0: usize, v: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has the features the function is compiled for.
-        unsafe { output_avx2(g, co, m, bias, y) };
+        unsafe { input_avx2(g, c, x, ch0, v) };
         return;
     }
-    output_impl(g, co, m, bias, y)
+    input_impl(g, c, x, ch0, v)
+}
+
+/// The output transform of output planes `p0..` (plane `p` = image `p / co`, channel `p % co`).
+fn output_planes(g: &Geometry, co: usize, m: &[f32], bias: &[f32], p0: usize, y: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has the features the function is compiled for.
+        unsafe { output_avx2(g, co, m, bias, p0, y) };
+        return;
+    }
+    output_impl(g, co, m, bias, p0, y)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn input_avx2(g: &Geometry, c: usize, x: &[f32], v: &mut [f32]) {
-    input_impl(g, c, x, v)
+unsafe fn input_avx2(g: &Geometry, c: usize, x: &[f32], ch0: usize, v: &mut [f32]) {
+    input_impl(g, c, x, ch0, v)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn output_avx2(g: &Geometry, co: usize, m: &[f32], bias: &[f32], y: &mut [f32]) {
-    output_impl(g, co, m, bias, y)
+unsafe fn output_avx2(g: &Geometry, co: usize, m: &[f32], bias: &[f32], p0: usize, y: &mut [f32]) {
+    output_impl(g, co, m, bias, p0, y)
 }
 
 /// `out = a - b`, element-wise (equal lengths).
@@ -179,13 +206,14 @@ fn add(out: &mut [f32], a: &[f32], b: &[f32]) {
 /// Bᵀ·(d·B) down the rows, where the 4 rows of tile row `ty` are rows `ty` and `ty+1` of the even
 /// and odd halves, so each of the 16 outputs is one run over all the channel's tiles.
 #[inline(always)]
-fn input_impl(g: &Geometry, c: usize, x: &[f32], v: &mut [f32]) {
+fn input_impl(g: &Geometry, c: usize, x: &[f32], ch0: usize, v: &mut [f32]) {
     let (th, tw) = g.tiles();
     let t = g.t();
     let ti = th * tw;
     let plane = g.h * g.w;
     assert_eq!(x.len(), g.n * c * plane);
-    assert_eq!(v.len(), 16 * c * t);
+    assert_eq!(v.len() % (16 * t), 0);
+    let chunk = v.len() / (16 * t);
     // Half the padded width and height (the padded plane is (2·th + 2) x (2·tw + 2)).
     let (hh, wh) = (th + 1, tw + 1);
     let mut prow = vec![0f32; 2 * wh];
@@ -195,8 +223,8 @@ fn input_impl(g: &Geometry, c: usize, x: &[f32], v: &mut [f32]) {
     let mut rt = vec![0f32; 4 * 2 * hh * tw];
     let col0 = g.pad_left.min(prow.len());
     let col1 = (g.pad_left + g.w).min(prow.len());
-    for b in 0..g.n {
-        for ch in 0..c {
+    for ch in ch0..ch0 + chunk {
+        for b in 0..g.n {
             let xin = &x[(b * c + ch) * plane..][..plane];
             for r in 0..2 * hh {
                 let (ty, parity) = (r / 2, r % 2);
@@ -229,7 +257,7 @@ fn input_impl(g: &Geometry, c: usize, x: &[f32], v: &mut [f32]) {
                 let o = &rt[(j * 2 + 1) * hh * tw..][..hh * tw];
                 // Rows 0..4 of every tile: e[ty], o[ty], e[ty + 1], o[ty + 1].
                 let (d0, d1, d2, d3) = (&e[..ti], &o[..ti], &e[tw..tw + ti], &o[tw..tw + ti]);
-                let at = |i: usize| ((i * 4 + j) * c + ch) * t + b * ti;
+                let at = |i: usize| ((ch - ch0) * 16 + i * 4 + j) * t + b * ti;
                 sub(&mut v[at(0)..][..ti], d0, d2);
                 add(&mut v[at(1)..][..ti], d1, d2);
                 sub(&mut v[at(2)..][..ti], d2, d1);
@@ -259,19 +287,20 @@ fn dif3(out: &mut [f32], a: &[f32], b: &[f32], c: &[f32], k: f32) {
 /// the rows (8 runs), ·A along the columns plus the bias (4 runs), then the 4 outputs of every
 /// tile are interleaved into the output rows.
 #[inline(always)]
-fn output_impl(g: &Geometry, co: usize, m: &[f32], bias: &[f32], y: &mut [f32]) {
+fn output_impl(g: &Geometry, co: usize, m: &[f32], bias: &[f32], p0: usize, y: &mut [f32]) {
     let (th, tw) = g.tiles();
     let t = g.t();
     let ti = th * tw;
     let plane = g.oh * g.ow;
     assert_eq!(m.len(), 16 * co * t);
-    assert_eq!(y.len(), g.n * co * plane);
+    assert_eq!(y.len() % plane, 0);
     // s[(a * 4 + j) * ti + tile]: row a of Aᵀ·m, column j.
     let mut s = vec![0f32; 8 * ti];
     // ys[(a * 2 + b) * ti + tile]: output (2·ty + a, 2·tx + b) of every tile.
     let mut ys = vec![0f32; 4 * ti];
-    for b in 0..g.n {
-        for o in 0..co {
+    for (p, yout) in (p0..).zip(y.chunks_exact_mut(plane)) {
+        let (b, o) = (p / co, p % co);
+        {
             let bias = match bias.len() {
                 0 => 0.0,
                 1 => bias[0],
@@ -289,7 +318,6 @@ fn output_impl(g: &Geometry, co: usize, m: &[f32], bias: &[f32], y: &mut [f32]) 
                 sum3(left, sj(0), sj(1), sj(2), bias);
                 dif3(right, sj(1), sj(2), sj(3), bias);
             }
-            let yout = &mut y[(b * co + o) * plane..][..plane];
             for (oy, row) in yout.chunks_exact_mut(g.ow).enumerate() {
                 let (ty, a) = (oy / 2, oy % 2);
                 let left = &ys[(a * 2) * ti + ty * tw..][..tw];
@@ -306,7 +334,7 @@ fn output_impl(g: &Geometry, co: usize, m: &[f32], bias: &[f32], y: &mut [f32]) 
     }
 }
 
-/// The input transform as a tract operator: `[N, C, H, W]` (or `[C, H, W]`) → `[16, C, T]`.
+/// The input transform as a tract operator: `[N, C, H, W]` (or `[C, H, W]`) → `[C, 16, T]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct WinogradInput {
     pub geometry: Geometry,
@@ -335,7 +363,7 @@ impl EvalOp for WinogradInput {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let x = args_1!(inputs);
         let x = x.try_as_plain_ram()?.as_slice::<f32>()?;
-        let shape = [16, self.channels, self.geometry.t()];
+        let shape = [self.channels, 16, self.geometry.t()];
         let mut v = unsafe { Tensor::uninitialized::<f32>(&shape)? };
         {
             let mut view = v.try_as_plain_ram_mut()?;
@@ -344,7 +372,7 @@ impl EvalOp for WinogradInput {
                 self.channels,
                 x,
                 view.as_slice_mut::<f32>()?,
-            );
+            )?;
         }
         Ok(tvec!(v.into_tvalue()))
     }
@@ -357,7 +385,7 @@ impl TypedOp for WinogradInput {
             inputs[0].shape.volume()
                 == (self.geometry.n * self.channels * self.geometry.h * self.geometry.w).to_dim()
         );
-        Ok(tvec!(f32::fact([16, self.channels, self.geometry.t()])))
+        Ok(tvec!(f32::fact([self.channels, 16, self.geometry.t()])))
     }
 
     as_op!();
@@ -408,7 +436,7 @@ impl EvalOp for WinogradOutput {
                 m,
                 bias,
                 view.as_slice_mut::<f32>()?,
-            );
+            )?;
         }
         Ok(tvec!(y.into_tvalue()))
     }
@@ -538,7 +566,7 @@ pub fn rewrite(model: &mut TypedModel, policy: &Policy) -> TractResult<usize> {
         )?;
         let m = patch.wire_node(
             format!("{name}.winograd_gemm"),
-            EinSum::new("gmk,gkn->gmn".parse()?, f32::datum_type()),
+            EinSum::new("gmk,kgn->gmn".parse()?, f32::datum_type()),
             &[u, v],
         )?[0];
         let y = patch.wire_node(
@@ -620,8 +648,16 @@ mod tests {
         model
     }
 
-    fn run(model: TypedModel, input: &Tensor) -> Tensor {
-        let plan = model.into_runnable().unwrap();
+    fn run(model: TypedModel, input: &Tensor, threads: usize) -> Tensor {
+        #[allow(unused_mut)]
+        let mut options = RunOptions::default();
+        #[cfg(feature = "multithread")]
+        if threads > 1 {
+            options.executor = Some(tract_linalg::multithread::Executor::multithread(threads));
+        }
+        #[cfg(not(feature = "multithread"))]
+        assert_eq!(threads, 1);
+        let plan = model.into_runnable_with_options(&options).unwrap();
         let out = plan.run(tvec![input.clone().into_tvalue()]).unwrap();
         out[0].clone().into_tensor()
     }
@@ -641,6 +677,17 @@ mod tests {
     /// 0 and 1, few and many channels, batch 1 and 2.
     #[test]
     fn matches_tract_conv() {
+        check_against_tract_conv(1);
+    }
+
+    /// The same with the transforms split across two threads.
+    #[cfg(feature = "multithread")]
+    #[test]
+    fn matches_tract_conv_two_threads() {
+        check_against_tract_conv(2);
+    }
+
+    fn check_against_tract_conv(threads: usize) {
         let mut rng = Rng(0x9e3779b97f4a7c15);
         let cases = [
             // n, cin, cout, h, w, pad
@@ -658,12 +705,12 @@ mod tests {
         for (n, cin, cout, h, w, pad) in cases {
             let model = conv_model(n, cin, cout, h, w, pad, &mut rng);
             let input = Tensor::from_shape(&[n, cin, h, w], &rng.vec(n * cin * h * w)).unwrap();
-            let reference = run(model.clone().into_optimized().unwrap(), &input);
+            let reference = run(model.clone().into_optimized().unwrap(), &input, threads);
             let mut wino = model.into_decluttered().unwrap();
             let replaced = rewrite(&mut wino, &Policy::ALL).unwrap();
             assert_eq!(replaced, 1, "case {:?}", (n, cin, cout, h, w, pad));
             wino.optimize().unwrap();
-            let got = run(wino, &input);
+            let got = run(wino, &input, threads);
             let diff = max_abs_diff(&reference, &got);
             // Sums of 9·cin products of values in [-1, 1): f32 rounding grows with sqrt(terms).
             let tol = 2e-6 * (9.0 * cin as f32).sqrt() * 4.0;
