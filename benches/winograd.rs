@@ -51,7 +51,7 @@ fn conv_model(c: usize, hw: usize) -> TypedModel {
 fn plan(model: TypedModel, wino: bool, threads: usize) -> Arc<TypedSimplePlan> {
     let mut model = model.into_decluttered().unwrap();
     if wino {
-        let n = winograd::rewrite(&mut model, &winograd::Policy::ALL).unwrap();
+        let n = winograd::rewrite(&mut model, &winograd::Policy::all()).unwrap();
         assert_eq!(n, 1);
     }
     model.optimize().unwrap();

@@ -33,11 +33,13 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Every eligible convolution (tests).
-    pub const ALL: Policy = Policy {
-        min_tiles: 1,
-        min_channels_product: 1,
-    };
+    /// Every eligible convolution (tests, benches).
+    pub fn all() -> Policy {
+        Policy {
+            min_tiles: 1,
+            min_channels_product: 1,
+        }
+    }
 }
 
 impl Default for Policy {
@@ -707,7 +709,7 @@ mod tests {
             let input = Tensor::from_shape(&[n, cin, h, w], &rng.vec(n * cin * h * w)).unwrap();
             let reference = run(model.clone().into_optimized().unwrap(), &input, threads);
             let mut wino = model.into_decluttered().unwrap();
-            let replaced = rewrite(&mut wino, &Policy::ALL).unwrap();
+            let replaced = rewrite(&mut wino, &Policy::all()).unwrap();
             assert_eq!(replaced, 1, "case {:?}", (n, cin, cout, h, w, pad));
             wino.optimize().unwrap();
             let got = run(wino, &input, threads);
@@ -752,6 +754,6 @@ mod tests {
         let y = model.wire_node("conv", op, &[x, k, b]).unwrap()[0];
         model.select_output_outlets(&[y]).unwrap();
         let mut model = model.into_decluttered().unwrap();
-        assert_eq!(rewrite(&mut model, &Policy::ALL).unwrap(), 0);
+        assert_eq!(rewrite(&mut model, &Policy::all()).unwrap(), 0);
     }
 }
