@@ -7,10 +7,13 @@
 //! → `answer` (the connector's `[p0,p1,...]` text); `image` (sniff, decode, orient, resize,
 //! tensor) feeds it; `service` wraps both with the connector's parameters, memory limit,
 //! deadlines and worker pool; `ffi` is the C ABI over `service`.
+// `unsafe` lives only in the C ABI layer (src/ffi), each use commented with its invariant.
+#![deny(unsafe_code)]
 
 pub mod answer;
 pub mod error;
 pub mod feedback;
+#[allow(unsafe_code)]
 pub mod ffi;
 pub mod image;
 pub mod model;

@@ -152,37 +152,15 @@ pub fn transform_output(
     })
 }
 
-/// The input transform of channels `ch0..` (as many as `v` holds: `[k, 16, T]`).
+/// The input transform of channels `ch0..` (as many as `v` holds: `[k, 16, T]`). Plain loops over
+/// contiguous rows that the compiler vectorises; no runtime-dispatched SIMD, whose target-feature
+/// calls would need `unsafe` outside the FFI layer.
 fn input_channels(g: &Geometry, c: usize, x: &[f32], ch0: usize, v: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for.
-        unsafe { input_avx2(g, c, x, ch0, v) };
-        return;
-    }
     input_impl(g, c, x, ch0, v)
 }
 
 /// The output transform of output planes `p0..` (plane `p` = image `p / co`, channel `p % co`).
 fn output_planes(g: &Geometry, co: usize, m: &[f32], bias: &[f32], p0: usize, y: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has the features the function is compiled for.
-        unsafe { output_avx2(g, co, m, bias, p0, y) };
-        return;
-    }
-    output_impl(g, co, m, bias, p0, y)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn input_avx2(g: &Geometry, c: usize, x: &[f32], ch0: usize, v: &mut [f32]) {
-    input_impl(g, c, x, ch0, v)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn output_avx2(g: &Geometry, co: usize, m: &[f32], bias: &[f32], p0: usize, y: &mut [f32]) {
     output_impl(g, co, m, bias, p0, y)
 }
 
@@ -366,7 +344,7 @@ impl EvalOp for WinogradInput {
         let x = args_1!(inputs);
         let x = x.try_as_plain_ram()?.as_slice::<f32>()?;
         let shape = [self.channels, 16, self.geometry.t()];
-        let mut v = unsafe { Tensor::uninitialized::<f32>(&shape)? };
+        let mut v = Tensor::zero::<f32>(&shape)?;
         {
             let mut view = v.try_as_plain_ram_mut()?;
             transform_input(
@@ -429,7 +407,7 @@ impl EvalOp for WinogradOutput {
         let (m, bias) = args_2!(inputs);
         let m = m.try_as_plain_ram()?.as_slice::<f32>()?;
         let bias = bias.try_as_plain_ram()?.as_slice::<f32>()?;
-        let mut y = unsafe { Tensor::uninitialized::<f32>(&self.shape())? };
+        let mut y = Tensor::zero::<f32>(&self.shape())?;
         {
             let mut view = y.try_as_plain_ram_mut()?;
             transform_output(
