@@ -237,13 +237,15 @@ fi
 # the C tests here (their goldens ran in step 4, through the same library; emulated, the C tests'
 # ResNet-50 timeout and cancel cases alone take 10 minutes): CROSS_FFI_FULL=1 brings them in.
 # STRESS_ROUNDS=2: the C stress program's 20 rounds of every image take many minutes emulated.
+# FFI_STATIC_RUN=0: the tests are linked against the .a too (and the static C example runs),
+# but run only against the .so, the same code (CROSS_FFI_STATIC=1 runs both: ~4 more minutes).
 # The targets run side by side (as in step 4), each into its own log, printed whole.
 run_ffi_tests() { # run_ffi_tests TARGET: output to its log; ffi-tests/run.sh's status
     local t=$1 p
     p=$(tool_prefix "$t")
     env CC="${p}gcc" AR="${p}ar" READELF="${p}readelf" \
         FFI_RUNNER="$(runner "$t")" FFI_TIME_SCALE=40 FFI_TESTS_FULL_MODELS="${CROSS_FFI_FULL:-0}" \
-        STRESS_ROUNDS=2 \
+        STRESS_ROUNDS=2 FFI_STATIC_RUN="${CROSS_FFI_STATIC:-0}" \
         EDGECLASS_LIB_DIR="$TARGET_DIR/$t/release" \
         FFI_BUILD_DIR="$TARGET_DIR/$t/ffi-tests" \
         bash ffi-tests/run.sh >"$LOGS/$t.ffi.log" 2>&1

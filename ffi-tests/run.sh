@@ -21,6 +21,7 @@
 #   FFI_BUILD_DIR          where the generated header and the programs go (default ffi-tests/build)
 #   FFI_VALGRIND=0         skip the valgrind run
 #   FFI_ONLY=substring     run only the C tests whose name contains it
+#   FFI_STATIC_RUN=0       build and link the tests against libedgeclass.a but run them only against the .so
 #   FFI_TIME_SCALE=N       the programs run N times slower than native (emulated): services' timeout and
 #                          wall-clock bounds x N (cross/run.sh sets 40 under qemu)
 #   EDGECLASS_REQUIRE_FULL_MODELS=1  tests that use tests/fixtures/full fail instead of skipping
@@ -174,6 +175,10 @@ run_tests() { # run_tests LABEL LOG [env...] -- COMMAND...
 
 [ "$have_shared" = 1 ] && run_tests "ffi_tests (libedgeclass.so)" "$BUILD/ffi_tests_shared.log" \
     EDGECLASS_FIXTURES="$FIXTURES" -- "${RUNNER[@]}" "$BUILD/ffi_tests_shared" || true
+if [ "${FFI_STATIC_RUN:-1}" = 0 ]; then
+    echo "SKIP ffi_tests (libedgeclass.a): built and linked above, not run (FFI_STATIC_RUN=0)"
+    have_static=0
+fi
 [ "$have_static" = 1 ] && run_tests "ffi_tests (libedgeclass.a)" "$BUILD/ffi_tests_static.log" \
     EDGECLASS_FIXTURES="$FIXTURES" -- "${RUNNER[@]}" "$BUILD/ffi_tests_static" || true
 
