@@ -67,6 +67,26 @@ def connector(params, arn=SEED_ARN, id_='MyImageClassificationConnector'):
     return {'Id': id_, 'ConnectorArn': arn, 'Parameters': params}
 
 
+class ServicesEnv(object):
+    """Points EDGECLASS_SERVICES at ``path`` for the duration of a ``with``."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        from greengrass_machine_learning_sdk import services
+        self.saved = os.environ.get(services.SERVICES_ENV)
+        os.environ[services.SERVICES_ENV] = self.path
+        return self.path
+
+    def __exit__(self, *exc):
+        from greengrass_machine_learning_sdk import services
+        if self.saved is None:
+            os.environ.pop(services.SERVICES_ENV, None)
+        else:
+            os.environ[services.SERVICES_ENV] = self.saved
+
+
 def write_services(document, raw=None):
     """Write a services file holding ``document`` (JSON) or the text ``raw``; return its path."""
     path = os.path.join(_tmp, 'services-%d.json' % next(_counter))

@@ -36,24 +36,6 @@ def setUpModule():
     helpers.capture_library_log()
 
 
-class Env(object):
-    """Points EDGECLASS_SERVICES at ``path`` for the duration of a ``with``."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def __enter__(self):
-        self.saved = os.environ.get(services.SERVICES_ENV)
-        os.environ[services.SERVICES_ENV] = self.path
-        return self.path
-
-    def __exit__(self, *exc):
-        if self.saved is None:
-            os.environ.pop(services.SERVICES_ENV, None)
-        else:
-            os.environ[services.SERVICES_ENV] = self.saved
-
-
 def config_id(prefix='cfg'):
     """A config id no other test of this process uses (config ids are process-wide)."""
     return helpers.unique_name(prefix)
@@ -77,7 +59,7 @@ def one_config(cid, strategy=None, **keys):
 
 
 def env_with(*connectors):
-    return Env(helpers.write_services({'Connectors': list(connectors)}))
+    return helpers.ServicesEnv(helpers.write_services({'Connectors': list(connectors)}))
 
 
 def read_spool(directory):
@@ -122,7 +104,7 @@ class Arguments(unittest.TestCase):
     that does not exist, only the arguments can be the reason."""
 
     def setUp(self):
-        self.env = Env(os.path.join(helpers.temp_dir('nofile'), 'missing.json'))
+        self.env = helpers.ServicesEnv(os.path.join(helpers.temp_dir('nofile'), 'missing.json'))
         self.env.__enter__()
         self.args = {'ConfigId': 'MyConfig0', 'ModelInput': PNG, 'ModelPrediction': [0.5, 0.5]}
 
@@ -335,7 +317,7 @@ class Publish(unittest.TestCase):
             with self.assertRaises(ml.GreengrassDependencyException) as cm:
                 publish(ConfigId=cid, ModelInput=PNG, ModelPrediction=[1.0])
         self.assertIn('RequestLimit must be a string', str(cm.exception))
-        with Env(helpers.write_services(None, raw='{not json')):
+        with helpers.ServicesEnv(helpers.write_services(None, raw='{not json')):
             with self.assertRaises(ml.GreengrassDependencyException) as cm:
                 publish(ConfigId=cid, ModelInput=PNG, ModelPrediction=[1.0])
         self.assertIn('not valid JSON', str(cm.exception))

@@ -27,29 +27,11 @@ def setUpModule():
     helpers.capture_library_log()
 
 
-class _Env(object):
-    """Points EDGECLASS_SERVICES at a file for the duration of a ``with``."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def __enter__(self):
-        self.saved = os.environ.get(services.SERVICES_ENV)
-        os.environ[services.SERVICES_ENV] = self.path
-        return self.path
-
-    def __exit__(self, *exc):
-        if self.saved is None:
-            os.environ.pop(services.SERVICES_ENV, None)
-        else:
-            os.environ[services.SERVICES_ENV] = self.saved
-
-
 def services_env(*connectors, **kw):
     """A services file with these connectors (as a document, or ``raw`` text), in the env."""
     if 'raw' in kw:
-        return _Env(helpers.write_services(None, raw=kw['raw']))
-    return _Env(helpers.write_services({'Connectors': list(connectors)}))
+        return helpers.ServicesEnv(helpers.write_services(None, raw=kw['raw']))
+    return helpers.ServicesEnv(helpers.write_services({'Connectors': list(connectors)}))
 
 
 _shared = {}
@@ -352,7 +334,7 @@ class ServicesFile(unittest.TestCase):
             doc = {'document': {'Connectors': conn}, 'list': conn,
                    'InitialVersion': {'InitialVersion': {'Connectors': conn}, 'Name': 'x'},
                    'Definition': {'Definition': {'Connectors': conn}, 'Arn': 'x'}}[shape]
-            with _Env(helpers.write_services(doc)):
+            with helpers.ServicesEnv(helpers.write_services(doc)):
                 resp = call(ml.client('inference'), ServiceName=name, Body=PNG)
                 self.assertEqual(resp['Body'].read()[:1], b'[')
             self.assertIn(name, services.open_services())
@@ -378,7 +360,7 @@ class ServicesFile(unittest.TestCase):
         name = helpers.unique_name('fileerr')
         good = helpers.connector(helpers.parameters(name))
         cases = [
-            (_Env('/nonexistent/services.json'), '/nonexistent/services.json'),
+            (helpers.ServicesEnv('/nonexistent/services.json'), '/nonexistent/services.json'),
             (services_env(raw='{"Connectors": [ {'), 'not valid JSON'),
             (services_env(raw='{"Connectors": {}}'), '"Connectors" must be a list'),
             (services_env(raw='{"connectors": []}'), 'expected a connector definition'),
@@ -406,7 +388,7 @@ class ServicesFile(unittest.TestCase):
         return cm.exception
 
     def test_missing_file_message_names_the_variable(self):
-        with _Env('/nonexistent/services.json'):
+        with helpers.ServicesEnv('/nonexistent/services.json'):
             e = self.assertRaisesDependency(helpers.unique_name('nofile'))
         self.assertIn(services.SERVICES_ENV, str(e))
 
