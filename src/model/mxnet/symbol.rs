@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::error::{symbol_format, Result};
+use crate::error::{model_mismatch, symbol_format, Result};
 
 /// A reference to output `index` of node `node`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -216,9 +216,12 @@ impl<'a> Attrs<'a> {
                 "node {} ({}): required attribute {key} is missing",
                 self.node.name, self.node.op
             ))),
-            (Some(v), _) => parse_int(v)
-                .and_then(|i| usize::try_from(i).ok())
-                .ok_or_else(|| self.bad(key, v, "a non-negative integer")),
+            (Some(v), _) => {
+                let i = parse_int(v)
+                    .and_then(|i| u64::try_from(i).ok())
+                    .ok_or_else(|| self.bad(key, v, "a non-negative integer"))?;
+                self.fits_usize(key, v, i)
+            }
         }
     }
 
@@ -227,7 +230,30 @@ impl<'a> Attrs<'a> {
         let Some(v) = self.raw(key) else {
             return Ok(None);
         };
-        parse_tuple(v).map_err(|_| self.bad(key, v, "a tuple of non-negative integers"))
+        let Some(values) =
+            parse_tuple(v).map_err(|_| self.bad(key, v, "a tuple of non-negative integers"))?
+        else {
+            return Ok(None);
+        };
+        values
+            .into_iter()
+            .map(|i| self.fits_usize(key, v, i))
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+
+    /// A well-formed value too large for this platform's sizes is out of range for the model,
+    /// not a malformed file: the same file gets the same code on 32- and 64-bit targets (an
+    /// armv7 build refused a pad of 2^63 - 1 as malformed where x86_64 called it a mismatch).
+    fn fits_usize(&self, key: &str, value: &str, i: u64) -> Result<usize> {
+        usize::try_from(i).map_err(|_| {
+            model_mismatch(format!(
+                "node {} ({}): attribute {key}={value:?} is out of range (at most {} on this platform)",
+                self.node.name,
+                self.node.op,
+                usize::MAX
+            ))
+        })
     }
 }
 
@@ -238,8 +264,9 @@ fn parse_int(s: &str) -> Option<i64> {
     s.parse::<i64>().ok()
 }
 
-/// `"(3, 3)"`, `"(3,3)"`, `"[3,3]"`, `"3"`, `"(3,)"`, `"None"`, `"()"`.
-pub fn parse_tuple(s: &str) -> std::result::Result<Option<Vec<usize>>, String> {
+/// `"(3, 3)"`, `"(3,3)"`, `"[3,3]"`, `"3"`, `"(3,)"`, `"None"`, `"()"`. Values are `u64` so that
+/// the syntax check does not depend on the platform's `usize`.
+pub fn parse_tuple(s: &str) -> std::result::Result<Option<Vec<u64>>, String> {
     let s = s.trim();
     if s == "None" {
         return Ok(None);
@@ -253,7 +280,7 @@ pub fn parse_tuple(s: &str) -> std::result::Result<Option<Vec<usize>>, String> {
     let mut out = Vec::new();
     for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let i = parse_int(part).ok_or_else(|| format!("{part:?} is not an integer"))?;
-        out.push(usize::try_from(i).map_err(|_| format!("{part:?} is negative"))?);
+        out.push(u64::try_from(i).map_err(|_| format!("{part:?} is negative"))?);
     }
     if out.is_empty() {
         return Ok(None);
