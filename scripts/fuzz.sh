@@ -11,11 +11,14 @@
 #                                          else tests/fixtures); runs use it when it exists
 #   scripts/fuzz.sh repro TARGET FILE      run one input (a crash artifact) through TARGET
 #   scripts/fuzz.sh tmin TARGET FILE       minimise a crashing input
+#   scripts/fuzz.sh topup GOAL CHUNK       run the target with the fewest logged seconds for CHUNK
+#                                          seconds, again and again, until every target has GOAL
 #   scripts/fuzz.sh report                 cumulative seconds and executions per target
 #   scripts/fuzz.sh list                   the targets
 #
 # Every run (short and long) appends one line per target to docs/fuzz-log.tsv: date, target,
-# seconds, executions, crashes, git commit, mode (FUZZ_LOG=0 turns that off, e.g. in CI).
+# seconds, executions, crashes, git commit, mode, CPU seconds (FUZZ_LOG=0 turns that off, e.g.
+# in CI).
 # Runs are niced and one at a time (libFuzzer's -jobs/-workers are not used).
 # Environment: FUZZ_RSS_MB (default 2048), FUZZ_TIMEOUT (seconds per input, default 30),
 # FUZZ_NICE (default 10), FUZZ_ARGS (extra libFuzzer arguments).
@@ -53,6 +56,15 @@ build() {
     (cd "$FUZZ" && nice -n "$NICE" cargo +nightly fuzz build "$@")
 }
 
+# The commit fuzzed, "-dirty" when the tree differs from it (the log itself does not count: it
+# changes with every run).
+commit_id() {
+    local id
+    id=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) || { echo unknown; return; }
+    git -C "$ROOT" diff --quiet HEAD -- . ':!docs/fuzz-log.tsv' 2>/dev/null || id="$id-dirty"
+    echo "$id"
+}
+
 count_files() { if [ -d "$1" ]; then find "$1" -type f | wc -l; else echo 0; fi; }
 
 # run TARGET SECONDS MODE: one libFuzzer run; prints a summary line, logs it, returns 1 on a crash.
@@ -70,10 +82,16 @@ run_target() {
     before=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | wc -l)
     started=$(date +%s)
     set +e
-    (cd "$FUZZ" && nice -n "$NICE" cargo +nightly fuzz run "$target" "${dirs[@]}" -- \
+    # /usr/bin/time: the CPU seconds the fuzzer really got (user + system of cargo and its
+    # children); on a busy machine a niced run's wall time overstates the fuzzing done.
+    local cpu_file="$out.cpu"
+    (cd "$FUZZ" && /usr/bin/time -f '%U %S' -o "$cpu_file" nice -n "$NICE" cargo +nightly fuzz run "$target" "${dirs[@]}" -- \
         -max_total_time="$seconds" -rss_limit_mb="$RSS_MB" -timeout="$TIMEOUT" \
         -print_final_stats=1 -artifact_prefix="$artifacts/" "${dict[@]}" ${FUZZ_ARGS:-}) >"$out" 2>&1
     rc=$?
+    local cpu_s
+    cpu_s=$(awk 'END { if (NF == 2) printf "%d", $1 + $2 }' "$cpu_file" 2>/dev/null || true)
+    cpu_s=${cpu_s:-0}
     set -e
     finished=$(date +%s)
     after=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | wc -l)
@@ -89,14 +107,14 @@ run_target() {
     # libFuzzer's own count when it finished normally (excludes start-up); else the wall time.
     done_s=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$out" | awk '{print $5}' | tail -1 || true)
     [ -n "$done_s" ] && elapsed=$done_s
-    printf '%-11s %10s execs %6ss %7s corpus %3s crashes  (%s)\n' \
-        "$target" "$execs" "$elapsed" "$(count_files "$corpus")" "$crashes" "${out#"$ROOT"/}"
+    printf '%-11s %10s execs %6ss (%s CPU s) %7s corpus %3s crashes  (%s)\n' \
+        "$target" "$execs" "$elapsed" "$cpu_s" "$(count_files "$corpus")" "$crashes" "${out#"$ROOT"/}"
     if [ "${FUZZ_LOG:-1}" != 0 ]; then
         mkdir -p "$(dirname "$LOG")"
-        [ -s "$LOG" ] || printf 'date\ttarget\tseconds\texecutions\tcrashes\tcommit\tmode\n' >"$LOG"
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$target" \
-            "$elapsed" "$execs" "$crashes" "$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo unknown)" \
-            "$mode" >>"$LOG"
+        [ -s "$LOG" ] || printf 'date\ttarget\tseconds\texecutions\tcrashes\tcommit\tmode\tcpu_seconds\n' >"$LOG"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$target" \
+            "$elapsed" "$execs" "$crashes" "$(commit_id)" \
+            "$mode" "$cpu_s" >>"$LOG"
     fi
     if [ "$crashes" -ne 0 ]; then
         echo "--- $target crashed (exit $rc):" >&2
@@ -160,16 +178,37 @@ tmin)
     file=$(realpath "$2")
     (cd "$FUZZ" && nice -n "$NICE" cargo +nightly fuzz tmin "$1" "$file" -- -rss_limit_mb="$RSS_MB")
     ;;
+topup)
+    # Until every target has GOAL seconds logged (CPU seconds where logged, wall seconds on the
+    # older lines), run the one furthest behind for CHUNK seconds; a crash stops it.
+    [ $# -eq 2 ] || die "usage: fuzz.sh topup GOAL_SECONDS CHUNK_SECONDS"
+    ensure_tools
+    build
+    while :; do
+        next=$(awk -F'\t' -v goal="$1" -v list="${TARGETS[*]}" '
+            NR > 1 { done_s[$2] += ($8 != "" ? $8 : $3) }
+            END {
+                n = split(list, t, " "); best = ""
+                for (i = 1; i <= n; i++)
+                    if (done_s[t[i]] + 0 < goal && (best == "" || done_s[t[i]] + 0 < done_s[best] + 0)) best = t[i]
+                print best
+            }' "$LOG")
+        [ -n "$next" ] || { echo "every target has $1 s"; break; }
+        run_target "$next" "$2" long
+    done
+    ;;
 report)
     [ -s "$LOG" ] || die "no runs logged yet ($LOG)"
-    awk -F'\t' 'NR > 1 { s[$2] += $3; e[$2] += $4; c[$2] += $5; n[$2]++; ts += $3 }
+    # cpu_seconds (column 8) exists from 2026-12-06 on; earlier lines have wall seconds only.
+    awk -F'\t' 'NR > 1 { s[$2] += $3; e[$2] += $4; c[$2] += $5; n[$2]++; ts += $3
+            if ($8 != "") { cpu[$2] += $8; cs[$2] += $3; tc += $8 } }
         END {
-            printf "%-11s %5s %9s %14s %8s\n", "target", "runs", "seconds", "executions", "crashes"
-            for (t in s) printf "%-11s %5d %9d %14d %8d\n", t, n[t], s[t], e[t], c[t]
-            printf "total: %d s = %.2f h\n", ts, ts / 3600
+            printf "%-11s %5s %9s %14s %8s %22s\n", "target", "runs", "seconds", "executions", "crashes", "CPU s (of wall s)"
+            for (t in s) printf "%-11s %5d %9d %14d %8d %13d (of %d)\n", t, n[t], s[t], e[t], c[t], cpu[t], cs[t]
+            printf "total: %d s = %.2f h (CPU seconds logged since 2026-12-06: %d)\n", ts, ts / 3600, tc
         }' "$LOG"
     ;;
 *)
-    die "unknown mode $mode (short, long, build, seeds, repro, tmin, report, list)"
+    die "unknown mode $mode (short, long, topup, build, seeds, repro, tmin, report, list)"
     ;;
 esac
