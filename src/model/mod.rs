@@ -4,6 +4,7 @@
 pub mod artefact;
 pub mod mxnet;
 pub mod nnef;
+pub mod optimise;
 pub mod winograd;
 
 use std::collections::BTreeMap;
@@ -70,10 +71,10 @@ const PROP_EPOCH: &str = "edgeclass.epoch";
 impl ImportedModel {
     /// Import the model at `path` (directory, SageMaker `model.tar.gz`, or NNEF).
     pub fn load(path: &Path) -> Result<ImportedModel> {
-        match artefact::discover(path)? {
+        crate::service::heap::loading(|| match artefact::discover(path)? {
             Artefact::Mxnet(files) => Self::from_mxnet(files),
             Artefact::Nnef { path, labels } => nnef::load(&path, labels.as_deref()),
-        }
+        })
     }
 
     /// Build from an already parsed symbol and weights (by variable name) and the input shape
@@ -196,15 +197,15 @@ impl ImportedModel {
             ..RunOptions::default()
         };
         let winograd = options.winograd;
-        let plan = (|| {
+        let plan = crate::service::heap::loading(|| {
             let mut typed = self.typed;
             typed.declutter()?;
             if winograd {
                 winograd::rewrite(&mut typed, &winograd::Policy::default())?;
             }
-            typed.optimize()?;
+            optimise::optimize(&mut typed)?;
             typed.into_runnable_with_options(&run_options)
-        })()
+        })
         .map_err(|e| tract_err("optimising the model", e))?;
         Ok(Model {
             plan,
