@@ -6,8 +6,13 @@ interleaved and their order rotated each round, so machine noise hits all of the
 Per engine: median latency (median of the rounds' medians), min latency, cold start (process
 start -> first answer, median over rounds), peak RSS (max over rounds). Ratios are to edgeclass.
 
+With --photos DIR, also the decode of every JPEG there: edgeclass's decode (zune-jpeg, RGB out,
+EXIF read) against OpenCV's cv2.imdecode (libjpeg-turbo, BGR out) alone and with the cvtColor
+to RGB, interleaved the same way; medians of the rounds' medians.
+
 usage: compare.py --edgeclass BIN --python MXENV_PYTHON --models DIR --onnx DIR --image JPEG
-                  [--rounds 3] [--runs 30] [--threads 1,2] [--out results.md]
+                  [--rounds 3] [--runs 30] [--threads 1,2] [--photos DIR] [--decode-model DIR]
+                  [--decode-runs 200] [--out results.md]
 """
 import argparse
 import json
@@ -49,8 +54,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--runs", type=int, default=30)
     ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--photos")
+    ap.add_argument("--decode-model", help="any small model for edgeclass bench (its decode is timed)")
+    ap.add_argument("--decode-runs", type=int, default=200, help="decodes per process (they are short)")
     ap.add_argument("--out")
     a = ap.parse_args()
+    decode_table = decode_comparison(a) if a.photos else ""
     rows = []
     for model in ["resnet18-224", "resnet50-224"]:
         mdir = os.path.join(a.models, model)
@@ -91,10 +100,50 @@ def main():
         lines.append("| %s | %d | %s | %.2f | %.2f | %.0f | %.0f | %.2f | %.2f | %.2f | %d |" % (
             r["model"], r["threads"], r["engine"], r["median_ms"], r["min_ms"], r["cold_ms"], r["rss_mib"],
             r["median_ms"] / base["median_ms"], r["cold_ms"] / base["cold_ms"], r["rss_mib"] / base["rss_mib"], r["top1"]))
-    table = "\n".join(lines)
+    table = "\n".join(lines) + decode_table
     print(table)
     if a.out:
         open(a.out, "w").write(table + "\n")
+
+
+def edgeclass_decode_ms(a, photo):
+    """Median and min of edgeclass's decode stage, from `edgeclass bench`'s table."""
+    out = subprocess.run([a.edgeclass, "bench", "--model", a.decode_model, photo, "--runs", str(a.decode_runs)],
+                         check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
+    for line in out.splitlines():
+        if line.startswith("decode (+ EXIF)"):
+            med, mn = line.split()[-2:]
+            return float(med), float(mn)
+    sys.exit("no decode line in edgeclass bench's output:\n" + out)
+
+
+def decode_comparison(a):
+    photos = sorted(f for f in os.listdir(a.photos) if f.lower().endswith((".jpg", ".jpeg")))
+    got = {p: {"edgeclass": [], "cv2": [], "cv2_rgb": []} for p in photos}
+    for r in range(a.rounds):
+        for p in photos:
+            path = os.path.join(a.photos, p)
+            steps = ["edgeclass", "cv2"] if r % 2 == 0 else ["cv2", "edgeclass"]
+            for s in steps:
+                if s == "edgeclass":
+                    got[p]["edgeclass"].append(edgeclass_decode_ms(a, path))
+                else:
+                    out = subprocess.run([a.python, os.path.join(HERE, "decode.py"), path, str(a.decode_runs)],
+                                         check=True, stdout=subprocess.PIPE, universal_newlines=True).stdout
+                    v = [float(x) for x in out.split()]
+                    got[p]["cv2_rgb"].append((v[0], v[1]))
+                    got[p]["cv2"].append((v[4], v[5]))
+            sys.stderr.write("decode %s round %d: edgeclass %.3f ms, imdecode %.3f ms\n" % (
+                p, r, got[p]["edgeclass"][-1][0], got[p]["cv2"][-1][0]))
+    lines = ["", "", "Decode of each photo (median ms of the rounds' medians):", "",
+             "| photo | edgeclass decode | cv2.imdecode | cv2.imdecode + cvtColor RGB | edgeclass / imdecode | edgeclass / imdecode+RGB |",
+             "|---|---|---|---|---|---|"]
+    for p in photos:
+        med = {k: statistics.median(x[0] for x in v) for k, v in got[p].items()}
+        lines.append("| %s | %.3f | %.3f | %.3f | %.2f | %.2f |" % (
+            p, med["edgeclass"], med["cv2"], med["cv2_rgb"], med["edgeclass"] / med["cv2"],
+            med["edgeclass"] / med["cv2_rgb"]))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
