@@ -139,12 +139,17 @@ fn scan_markers(bytes: &[u8], walk: Walk) -> Result<JpegHeader> {
                 }
                 // Skip the entropy-coded data: it ends at a 0xFF that is not stuffing (FF00),
                 // a restart marker (FFD0..FFD7) or fill (FFFF).
+                // memchr jumps from 0xFF to 0xFF with SIMD: this walk runs on every request.
                 pos += length;
                 loop {
-                    match bytes.get(pos..pos + 2) {
+                    match bytes.get(pos..).and_then(|rest| memchr::memchr(0xff, rest)) {
                         None => return Err(truncated(walk, scans)),
-                        Some([0xff, next])
-                            if *next != 0 && !(0xd0..=0xd7).contains(next) && *next != 0xff =>
+                        Some(skip) => pos += skip,
+                    }
+                    match bytes.get(pos + 1) {
+                        None => return Err(truncated(walk, scans)),
+                        Some(&next)
+                            if next != 0 && !(0xd0..=0xd7).contains(&next) && next != 0xff =>
                         {
                             break;
                         }
