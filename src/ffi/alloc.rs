@@ -91,6 +91,9 @@ const SLOTS: usize = 4096;
 /// Addresses of the live mapped blocks; 0 is a free slot. `heap::os_blocks_live` counts them:
 /// when 0, a large free needs no table scan.
 static MAPPED: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
+/// One past the highest slot ever used: a lookup scans only `MAPPED[..USED_SLOTS]` (a few hundred
+/// for a big model), as every large free at inference time looks its pointer up.
+static USED_SLOTS: AtomicUsize = AtomicUsize::new(0);
 
 fn mapped_len(size: usize) -> usize {
     size.div_ceil(PAGE) * PAGE
@@ -119,11 +122,12 @@ fn os_block(layout: Layout) -> Option<*mut u8> {
         return None;
     }
     let addr = p as usize;
-    for slot in &MAPPED {
+    for (i, slot) in MAPPED.iter().enumerate() {
         if slot
             .compare_exchange(0, addr, Ordering::AcqRel, Ordering::Relaxed)
             .is_ok()
         {
+            USED_SLOTS.fetch_max(i + 1, Ordering::AcqRel);
             heap::record_os_block(true);
             return Some(p.cast());
         }
@@ -139,7 +143,11 @@ fn slot_of(ptr: *mut u8, size: usize) -> Option<&'static AtomicUsize> {
         return None;
     }
     let addr = ptr as usize;
-    MAPPED.iter().find(|s| s.load(Ordering::Acquire) == addr)
+    // A block being freed was registered before it was handed out, so USED_SLOTS covers it.
+    let used = USED_SLOTS.load(Ordering::Acquire).min(SLOTS);
+    MAPPED[..used]
+        .iter()
+        .find(|s| s.load(Ordering::Acquire) == addr)
 }
 
 fn is_os_block(ptr: *mut u8, size: usize) -> bool {
