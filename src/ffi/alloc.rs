@@ -52,7 +52,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = if is_os_block(ptr, layout.size()) {
+        let p = if let Some(slot) = slot_of(ptr, layout.size()) {
             // A mapped block moves: a new block (mapped again while loading), the bytes copied,
             // the old one unmapped.
             // SAFETY: `new_size` is non-zero and, rounded up to `align`, fits isize (the
@@ -66,7 +66,7 @@ unsafe impl GlobalAlloc for CountingAllocator {
             if !q.is_null() {
                 // SAFETY: both blocks are live, distinct and at least this long.
                 unsafe { std::ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size)) };
-                release_os_block(ptr, layout.size());
+                unmap(slot, ptr, layout.size());
             }
             q
         } else {
@@ -159,22 +159,25 @@ fn slot_of(ptr: *mut u8, size: usize) -> Option<&'static AtomicUsize> {
         .find(|s| s.load(Ordering::Acquire) == addr)
 }
 
-fn is_os_block(ptr: *mut u8, size: usize) -> bool {
-    slot_of(ptr, size).is_some()
-}
-
 /// Unmap `ptr` if it is one of our mapped blocks; false when it is System's.
 fn release_os_block(ptr: *mut u8, size: usize) -> bool {
-    let Some(slot) = slot_of(ptr, size) else {
-        return false;
-    };
+    match slot_of(ptr, size) {
+        Some(slot) => {
+            unmap(slot, ptr, size);
+            true
+        }
+        None => false,
+    }
+}
+
+/// Free `slot` and unmap the block it records (`ptr`, allocated with `size` bytes).
+fn unmap(slot: &AtomicUsize, ptr: *mut u8, size: usize) {
     // Free the slot before unmapping: once unmapped, the address may be mapped again by anyone.
     slot.store(0, Ordering::Release);
     heap::record_os_block(false);
     // SAFETY: `ptr` is a live block mapped by `os_block` with this size's length (the layout is
     // the one it was allocated with); the caller is freeing it, so nothing uses it after this.
     unsafe { libc::munmap(ptr.cast(), mapped_len(size)) };
-    true
 }
 
 #[global_allocator]
