@@ -59,8 +59,7 @@ fn run_images(model_dir: &str, goldens: &str, decoder: JpegDecoder) -> Counts {
             counts.refused += 1;
             continue;
         }
-        let bytes_le: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();
-        let exact = g.input_sha256.as_deref() == Some(sha256_hex(&bytes_le).as_str());
+        let exact = g.input_sha256.as_deref() == Some(tensor_sha256(&input).as_str());
         let format = detect_format(&bytes).unwrap();
         if format == ImageFormat::Png || decoder == JpegDecoder::Turbo {
             assert!(
@@ -145,10 +144,9 @@ fn slim_models_from_png_files() {
         {
             let bytes = std::fs::read(f.join(&g.image)).unwrap();
             pre.preprocess("image/png", &bytes, &mut input).unwrap();
-            let bytes_le: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();
             assert_eq!(
                 g.input_sha256.as_deref(),
-                Some(sha256_hex(&bytes_le).as_str()),
+                Some(tensor_sha256(&input).as_str()),
                 "{m} {}",
                 g.image
             );

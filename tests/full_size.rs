@@ -85,9 +85,8 @@ fn resnet18_and_resnet50_match_mxnet() {
                         continue;
                     }
                     let tensor = read_npy_f32(&npy);
-                    let bytes: Vec<u8> = tensor.iter().flat_map(|x| x.to_le_bytes()).collect();
                     assert_eq!(
-                        Some(sha256_hex(&bytes)),
+                        Some(tensor_sha256(&tensor)),
                         g.input_sha256,
                         "{name} {}: the committed tensor is not the one MXNet was given",
                         g.image

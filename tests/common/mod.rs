@@ -138,6 +138,12 @@ pub fn assert_matches(what: &str, probs: &[f32], logits: &[f32], g: &Golden) -> 
     (dprob, dlogit)
 }
 
+/// sha256 of an f32 tensor's little-endian bytes: what the goldens' `input_sha256` records.
+pub fn tensor_sha256(values: &[f32]) -> String {
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    sha256_hex(&bytes)
+}
+
 /// SHA-256 (FIPS 180-4), to compare our input tensors with the goldens' `input_sha256`.
 pub fn sha256_hex(data: &[u8]) -> String {
     const K: [u32; 64] = [
