@@ -21,7 +21,8 @@
 # in CI).
 # Runs are niced and one at a time (libFuzzer's -jobs/-workers are not used).
 # Environment: FUZZ_RSS_MB (default 2048), FUZZ_TIMEOUT (seconds per input, default 30),
-# FUZZ_NICE (default 10), FUZZ_ARGS (extra libFuzzer arguments).
+# FUZZ_NICE (default 10), FUZZ_ARGS (extra libFuzzer arguments), FUZZ_TARGETS (a space-separated
+# subset of the targets for short and topup).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,6 +30,15 @@ FUZZ="$ROOT/fuzz"
 LOG="$ROOT/docs/fuzz-log.tsv"
 CARGO_FUZZ_VERSION=0.13.1
 TARGETS=(params symbol model_load jpeg png exif classify)
+# FUZZ_TARGETS narrows short and topup to some targets, e.g. two topup loops side by side, each
+# with its own targets (two loops over all targets would both pick the one furthest behind).
+if [ -n "${FUZZ_TARGETS:-}" ]; then
+    read -r -a wanted <<<"$FUZZ_TARGETS"
+    for w in "${wanted[@]}"; do
+        case " ${TARGETS[*]} " in *" $w "*) ;; *) echo "fuzz.sh: unknown target $w in FUZZ_TARGETS" >&2 && exit 2 ;; esac
+    done
+    TARGETS=("${wanted[@]}")
+fi
 RSS_MB="${FUZZ_RSS_MB:-2048}"
 TIMEOUT="${FUZZ_TIMEOUT:-30}"
 NICE="${FUZZ_NICE:-10}"
