@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzing edgeclass with cargo-fuzz (libFuzzer + AddressSanitizer, nightly Rust).
+# Fuzzing edgeclass with libFuzzer + AddressSanitizer (nightly Rust), the targets built as
+# cargo-fuzz 0.13 builds them but without installing it (a 4-minute `cargo install` in CI).
 #
 #   scripts/fuzz.sh short [SECONDS]        every target for SECONDS each (default 30), for CI:
 #                                          prints executions, seconds, corpus size and crashes per
@@ -22,13 +23,15 @@
 # Runs are niced and one at a time (libFuzzer's -jobs/-workers are not used).
 # Environment: FUZZ_RSS_MB (default 2048), FUZZ_TIMEOUT (seconds per input, default 30),
 # FUZZ_NICE (default 10), FUZZ_ARGS (extra libFuzzer arguments), FUZZ_TARGETS (a space-separated
-# subset of the targets for short and topup).
+# subset of the targets for short and topup), FUZZ_CODEGEN_UNITS (default 1, as cargo-fuzz: the
+# sancov pass stops ThinLTO from inlining across units, ~3x slower fuzzing), FUZZ_OPT_LEVEL
+# (default the release profile's 3). CI's short leg uses 16 units at opt-level 1: a faster
+# build for about half the executions per second, which 20 s runs after the seeds can spare.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FUZZ="$ROOT/fuzz"
 LOG="$ROOT/docs/fuzz-log.tsv"
-CARGO_FUZZ_VERSION=0.13.1
 TARGETS=(params symbol model_load jpeg png exif classify)
 # FUZZ_TARGETS narrows short and topup to some targets, e.g. two topup loops side by side, each
 # with its own targets (two loops over all targets would both pick the one furthest behind).
@@ -51,9 +54,7 @@ ensure_tools() {
     if ! rustup run nightly rustc --version >/dev/null 2>&1; then
         rustup toolchain install nightly --profile minimal
     fi
-    if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" != "$CARGO_FUZZ_VERSION" ]; then
-        cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
-    fi
+    HOST=$(rustup run nightly rustc -vV | sed -n 's/^host: //p')
 }
 
 known_target() {
@@ -62,8 +63,28 @@ known_target() {
     die "unknown target $1 (targets: ${TARGETS[*]})"
 }
 
-build() {
-    (cd "$FUZZ" && nice -n "$NICE" cargo +nightly fuzz build "$@")
+# What `cargo fuzz build` (0.13.1, defaults, AddressSanitizer) runs: release with line tables,
+# debug assertions, sancov instrumentation, one codegen unit, the host as an explicit --target (so
+# build scripts and proc-macros stay uninstrumented). Same flags, same fuzz/target/HOST/release.
+RUSTFLAGS_FUZZ="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+-Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing \
+-Cllvm-args=-simplifycfg-branch-fold-threshold=0 -Zsanitizer=address \
+-Cllvm-args=-sanitizer-coverage-stack-depth -Cdebug-assertions \
+-Ccodegen-units=${FUZZ_CODEGEN_UNITS:-1}"
+build() { # build [TARGET]: one target, or all
+    local which=(--bins)
+    [ $# -gt 0 ] && which=(--bin "$1")
+    local opt=()
+    [ -n "${FUZZ_OPT_LEVEL:-}" ] && opt=(--config "profile.release.opt-level=$FUZZ_OPT_LEVEL")
+    (cd "$FUZZ" && RUSTFLAGS="$RUSTFLAGS_FUZZ" nice -n "$NICE" cargo +nightly build --release \
+        --config 'profile.release.debug="line-tables-only"' "${opt[@]}" --target "$HOST" "${which[@]}")
+}
+# fuzz_cmd TARGET: FUZZ_CMD is the command that runs the target's libFuzzer binary, with the
+# ASAN_OPTIONS cargo-fuzz sets (an array, so that nice and time can run it).
+fuzz_cmd() {
+    FUZZ_CMD=(env "ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_odr_violation=0"
+        "$FUZZ/target/$HOST/release/$1")
 }
 
 # The commit fuzzed, "-dirty" when the tree differs from it (the log itself does not count: it
@@ -92,12 +113,13 @@ run_target() {
     before=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | wc -l)
     started=$(date +%s)
     set +e
-    # /usr/bin/time: the CPU seconds the fuzzer really got (user + system of cargo and its
-    # children); on a busy machine a niced run's wall time overstates the fuzzing done.
+    # /usr/bin/time: the CPU seconds the fuzzer really got (user + system); on a busy machine a niced run's wall time overstates the fuzzing done.
     local cpu_file="$out.cpu"
-    (cd "$FUZZ" && /usr/bin/time -f '%U %S' -o "$cpu_file" nice -n "$NICE" cargo +nightly fuzz run "$target" "${dirs[@]}" -- \
+    fuzz_cmd "$target"
+    (cd "$FUZZ" && /usr/bin/time -f '%U %S' -o "$cpu_file" nice -n "$NICE" "${FUZZ_CMD[@]}" \
         -max_total_time="$seconds" -rss_limit_mb="$RSS_MB" -timeout="$TIMEOUT" \
-        -print_final_stats=1 -artifact_prefix="$artifacts/" "${dict[@]}" ${FUZZ_ARGS:-}) >"$out" 2>&1
+        -print_final_stats=1 -artifact_prefix="$artifacts/" "${dict[@]}" ${FUZZ_ARGS:-} \
+        "${dirs[@]}") >"$out" 2>&1
     rc=$?
     local cpu_s
     cpu_s=$(awk 'END { if (NF == 2) printf "%d", $1 + $2 }' "$cpu_file" 2>/dev/null || true)
@@ -142,6 +164,7 @@ case "$mode" in
 list)
     printf '%s\n' "${TARGETS[@]}"
     ;;
+
 build)
     ensure_tools
     build "$@"
@@ -179,14 +202,21 @@ repro)
     known_target "$1"
     ensure_tools
     file=$(realpath "$2")
-    (cd "$FUZZ" && cargo +nightly fuzz run "$1" "$file" -- -rss_limit_mb="$RSS_MB")
+    build "$1"
+    fuzz_cmd "$1"
+    "${FUZZ_CMD[@]}" -rss_limit_mb="$RSS_MB" "$file"
     ;;
 tmin)
     [ $# -eq 2 ] || die "usage: fuzz.sh tmin TARGET FILE"
     known_target "$1"
     ensure_tools
     file=$(realpath "$2")
-    (cd "$FUZZ" && nice -n "$NICE" cargo +nightly fuzz tmin "$1" "$file" -- -rss_limit_mb="$RSS_MB")
+    build "$1"
+    # libFuzzer's own minimiser (what `cargo fuzz tmin` runs): the result lands beside the
+    # artifacts as minimized-from-*.
+    fuzz_cmd "$1"
+    (cd "$FUZZ" && nice -n "$NICE" "${FUZZ_CMD[@]}" -minimize_crash=1 -runs=255 -rss_limit_mb="$RSS_MB" \
+        -artifact_prefix="$FUZZ/artifacts/$1/" "$file")
     ;;
 topup)
     # Until every target has GOAL seconds logged (CPU seconds where logged, wall seconds on the
