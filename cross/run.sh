@@ -28,6 +28,8 @@
 #   CROSS_PARALLEL=0      run the targets' test suites one after the other
 #   CROSS_SKIP_TIMING=0   also run the tests with native-speed wall-clock bounds (see step 4)
 #   CROSS_SKIP_SLOW=0     also run the service stress test (many minutes under qemu)
+#   CROSS_FULL_BOTH=1     each target runs both full-size models' goldens in step 4 (default: armv7
+#                         ResNet-18, aarch64 ResNet-50; every other test runs on both)
 #   CROSS_FFI=0           skip step 5
 #   CROSS_FFI_FULL=1      step 5 with the full-size models too (slow emulated)
 #   CROSS_JPEG_TURBO=1    also build the jpeg-turbo feature (libjpeg-turbo via cmake, cross) and
@@ -61,6 +63,16 @@ runner() {
     case $1 in
     armv7-unknown-linux-gnueabihf) echo "env TRACT_CPU_ARM32_NEON=true qemu-arm -L /usr/arm-linux-gnueabihf" ;;
     aarch64-unknown-linux-gnu) echo "qemu-aarch64 -cpu cortex-a72 -L /usr/aarch64-linux-gnu" ;;
+    esac
+}
+# The full-size goldens each target runs in step 4. Emulated, ResNet-50's take 3-4 minutes and
+# ResNet-18's 2 per target, on top of the slim models that cover every structural path on both;
+# one full-size model per target keeps the real-size kernels and weights checked on each.
+full_models() {
+    if [ "${CROSS_FULL_BOTH:-0}" = 1 ]; then echo resnet18-224,resnet50-224 && return; fi
+    case $1 in
+    armv7-unknown-linux-gnueabihf) echo resnet18-224 ;;
+    aarch64-unknown-linux-gnu) echo resnet50-224 ;;
     esac
 }
 kernel_prefix() {
@@ -175,7 +187,7 @@ run_suite() { # run_suite TARGET: cargo test, output to its log, seconds to .tim
     # EDGECLASS_TEST_RUNNER: tests that start a target binary (the CLI, a child copy of
     # themselves) start it through the runner too. CHAOS_ROUNDS=1: the chaos stress at a quarter
     # of its native length (5 minutes emulated at 4 rounds).
-    EDGECLASS_TEST_RUNNER="$(runner "$1")" CHAOS_ROUNDS=1 \
+    EDGECLASS_TEST_RUNNER="$(runner "$1")" CHAOS_ROUNDS=1 EDGECLASS_FULL_MODEL_NAMES="$(full_models "$1")" \
         cargo test --release --locked --no-fail-fast --target "$1" -- "${SKIP_ARGS[@]}" \
         >"$LOGS/$1.test.log" 2>&1 || rc=$?
     echo $((SECONDS - s)) >"$LOGS/$1.time"
@@ -236,7 +248,9 @@ fi
 # bounds are 40 times longer; the answers checked are the same. The full-size models stay out of
 # the C tests here (their goldens ran in step 4, through the same library; emulated, the C tests'
 # ResNet-50 timeout and cancel cases alone take 10 minutes): CROSS_FFI_FULL=1 brings them in.
-# STRESS_ROUNDS=2: the C stress program's 20 rounds of every image take many minutes emulated.
+# STRESS_ROUNDS=1: the C stress program's 20 rounds of every image take many minutes emulated
+# (one round: 4 threads x 63 images). FFI_TESTS_REQUESTS=10: the 8-thread bit-equality test
+# with 10 requests per thread instead of 50 (50 took 140 s emulated).
 # FFI_STATIC_RUN=0: the tests are linked against the .a too (and the static C example runs),
 # but run only against the .so, the same code (CROSS_FFI_STATIC=1 runs both: ~4 more minutes).
 # The targets run side by side (as in step 4), each into its own log, printed whole.
@@ -245,7 +259,7 @@ run_ffi_tests() { # run_ffi_tests TARGET: output to its log; ffi-tests/run.sh's 
     p=$(tool_prefix "$t")
     env CC="${p}gcc" AR="${p}ar" READELF="${p}readelf" \
         FFI_RUNNER="$(runner "$t")" FFI_TIME_SCALE=40 FFI_TESTS_FULL_MODELS="${CROSS_FFI_FULL:-0}" \
-        STRESS_ROUNDS=2 FFI_STATIC_RUN="${CROSS_FFI_STATIC:-0}" \
+        STRESS_ROUNDS=1 FFI_TESTS_REQUESTS=10 FFI_STATIC_RUN="${CROSS_FFI_STATIC:-0}" \
         EDGECLASS_LIB_DIR="$TARGET_DIR/$t/release" \
         FFI_BUILD_DIR="$TARGET_DIR/$t/ffi-tests" \
         bash ffi-tests/run.sh >"$LOGS/$t.ffi.log" 2>&1
