@@ -311,9 +311,12 @@ impl Spool {
         ix.pending_bytes -= size;
         ix.pending_count -= 1;
         match &result {
-            Ok((name, _)) => {
-                // A rescan by another thread may have indexed it already.
-                if ix.files.insert(name.clone(), size).is_none() {
+            Ok((name, path)) => {
+                // The file is visible from its rename on: another thread may have uploaded and
+                // removed it already (remove_file, then `forget` under this lock). Index it only
+                // if it still exists; a removal after this check forgets it after this lock. A
+                // rescan by another thread may have indexed it already.
+                if path.exists() && ix.files.insert(name.clone(), size).is_none() {
                     ix.bytes += size;
                 }
                 self.written.fetch_add(1, Ordering::Relaxed);
@@ -494,6 +497,54 @@ mod tests {
                 .clone(),
             input: (0..n).map(|i| (i * 7 % 251) as u8).collect(),
         }
+    }
+
+    /// `put` makes the file visible (its rename) before it indexes it. An uploader on another
+    /// thread can find it, upload it and remove it in between; the index must not keep it then
+    /// (it did: a phantom sample counted against the spool's bounds until the next rescan).
+    #[test]
+    fn a_sample_removed_before_put_indexes_it_does_not_stay_indexed() {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::Arc;
+        let dir = temp_dir("race");
+        let spool = Arc::new(Spool::open(&dir, 1 << 30, 1 << 20).unwrap());
+        let done = Arc::new(AtomicBool::new(false));
+        let remover = {
+            let (spool, done, dir) = (spool.clone(), done.clone(), dir.clone());
+            std::thread::spawn(move || {
+                // Lists the directory itself (a rescan would repair the index and hide the bug).
+                while !done.load(Ordering::Relaxed) {
+                    for e in fs::read_dir(&dir).unwrap().flatten() {
+                        let name = e.file_name().to_string_lossy().into_owned();
+                        if name.ends_with(SUFFIX) {
+                            spool.remove(&name).unwrap();
+                        }
+                    }
+                }
+            })
+        };
+        let s = sample(16);
+        for _ in 0..1000 {
+            spool.put(&s).unwrap();
+        }
+        done.store(true, Ordering::Relaxed);
+        remover.join().unwrap();
+        let on_disk: Vec<String> = fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(SUFFIX))
+            .collect();
+        let indexed = spool.names();
+        let phantoms: Vec<&String> = indexed.iter().filter(|n| !on_disk.contains(n)).collect();
+        assert!(
+            phantoms.is_empty(),
+            "{} of {} indexed samples are not on disk",
+            phantoms.len(),
+            indexed.len()
+        );
+        assert_eq!(spool.stats().samples, on_disk.len() as u64);
+        fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
