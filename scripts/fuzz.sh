@@ -23,10 +23,7 @@
 # Runs are niced and one at a time (libFuzzer's -jobs/-workers are not used).
 # Environment: FUZZ_RSS_MB (default 2048), FUZZ_TIMEOUT (seconds per input, default 30),
 # FUZZ_NICE (default 10), FUZZ_ARGS (extra libFuzzer arguments), FUZZ_TARGETS (a space-separated
-# subset of the targets for short and topup), FUZZ_CODEGEN_UNITS (default 1, as cargo-fuzz: the
-# sancov pass stops ThinLTO from inlining across units, ~3x slower fuzzing), FUZZ_OPT_LEVEL
-# (default the release profile's 3). CI's short leg uses 16 units at opt-level 1: a faster
-# build for about half the executions per second, which 20 s runs after the seeds can spare.
+# subset of the targets for short and topup), FUZZ_SMOKE=1 (CI: a quick build, see below).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -71,14 +68,24 @@ RUSTFLAGS_FUZZ="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing \
 -Cllvm-args=-simplifycfg-branch-fold-threshold=0 -Zsanitizer=address \
 -Cllvm-args=-sanitizer-coverage-stack-depth -Cdebug-assertions \
--Ccodegen-units=${FUZZ_CODEGEN_UNITS:-1}"
+-Ccodegen-units=1"
+# FUZZ_SMOKE=1: 16 codegen units, the dependencies (tract above all) at opt-level 0 and
+# edgeclass at 1. The instrumented build takes 3m50s instead of 11-13 minutes on this 2-core
+# VM, and the targets run their seeds and a few mutations: ~150 executions in 20 s for
+# model_load, only the seeds for classify (2.5 s each). For CI's short leg; fuzzing for real
+# keeps cargo-fuzz's settings.
+if [ "${FUZZ_SMOKE:-0}" = 1 ]; then
+    RUSTFLAGS_FUZZ=${RUSTFLAGS_FUZZ/-Ccodegen-units=1/-Ccodegen-units=16}
+    PROFILE_FUZZ=(--config 'profile.release.package."*".opt-level=0'
+        --config 'profile.release.package.edgeclass.opt-level=1')
+else
+    PROFILE_FUZZ=()
+fi
 build() { # build [TARGET]: one target, or all
     local which=(--bins)
     [ $# -gt 0 ] && which=(--bin "$1")
-    local opt=()
-    [ -n "${FUZZ_OPT_LEVEL:-}" ] && opt=(--config "profile.release.opt-level=$FUZZ_OPT_LEVEL")
     (cd "$FUZZ" && RUSTFLAGS="$RUSTFLAGS_FUZZ" nice -n "$NICE" cargo +nightly build --release \
-        --config 'profile.release.debug="line-tables-only"' "${opt[@]}" --target "$HOST" "${which[@]}")
+        --config 'profile.release.debug="line-tables-only"' "${PROFILE_FUZZ[@]}" --target "$HOST" "${which[@]}")
 }
 # fuzz_cmd TARGET: FUZZ_CMD is the command that runs the target's libFuzzer binary, with the
 # ASAN_OPTIONS cargo-fuzz sets (an array, so that nice and time can run it).
