@@ -30,15 +30,6 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FUZZ="$ROOT/fuzz"
 LOG="$ROOT/docs/fuzz-log.tsv"
 TARGETS=(params symbol model_load jpeg png exif classify)
-# FUZZ_TARGETS narrows short and topup to some targets, e.g. two topup loops side by side, each
-# with its own targets (two loops over all targets would both pick the one furthest behind).
-if [ -n "${FUZZ_TARGETS:-}" ]; then
-    read -r -a wanted <<<"$FUZZ_TARGETS"
-    for w in "${wanted[@]}"; do
-        case " ${TARGETS[*]} " in *" $w "*) ;; *) echo "fuzz.sh: unknown target $w in FUZZ_TARGETS" >&2 && exit 2 ;; esac
-    done
-    TARGETS=("${wanted[@]}")
-fi
 RSS_MB="${FUZZ_RSS_MB:-2048}"
 TIMEOUT="${FUZZ_TIMEOUT:-30}"
 NICE="${FUZZ_NICE:-10}"
@@ -60,27 +51,35 @@ known_target() {
     die "unknown target $1 (targets: ${TARGETS[*]})"
 }
 
+# FUZZ_TARGETS narrows short and topup to some targets, e.g. two topup loops side by side, each
+# with its own targets (two loops over all targets would both pick the one furthest behind).
+if [ -n "${FUZZ_TARGETS:-}" ]; then
+    read -r -a wanted <<<"$FUZZ_TARGETS"
+    for w in "${wanted[@]}"; do known_target "$w"; done
+    TARGETS=("${wanted[@]}")
+fi
+
 # What `cargo fuzz build` (0.13.1, defaults, AddressSanitizer) runs: release with line tables,
 # debug assertions, sancov instrumentation, one codegen unit, the host as an explicit --target (so
 # build scripts and proc-macros stay uninstrumented). Same flags, same fuzz/target/HOST/release.
-RUSTFLAGS_FUZZ="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
--Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
--Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing \
--Cllvm-args=-simplifycfg-branch-fold-threshold=0 -Zsanitizer=address \
--Cllvm-args=-sanitizer-coverage-stack-depth -Cdebug-assertions \
--Ccodegen-units=1"
 # FUZZ_SMOKE=1: 16 codegen units, the dependencies (tract above all) at opt-level 0 and
 # edgeclass at 1. The instrumented build takes 3m50s instead of 11-13 minutes on this 2-core
 # VM, and the targets run their seeds and a few mutations (in 20 s: params ~15,000 executions,
 # jpeg ~190, model_load ~55, classify only its seeds). For CI's short leg; fuzzing for real
 # keeps cargo-fuzz's settings.
+CODEGEN_UNITS=1
+PROFILE_FUZZ=()
 if [ "${FUZZ_SMOKE:-0}" = 1 ]; then
-    RUSTFLAGS_FUZZ=${RUSTFLAGS_FUZZ/-Ccodegen-units=1/-Ccodegen-units=16}
+    CODEGEN_UNITS=16
     PROFILE_FUZZ=(--config 'profile.release.package."*".opt-level=0'
         --config 'profile.release.package.edgeclass.opt-level=1')
-else
-    PROFILE_FUZZ=()
 fi
+RUSTFLAGS_FUZZ="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
+-Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
+-Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing \
+-Cllvm-args=-simplifycfg-branch-fold-threshold=0 -Zsanitizer=address \
+-Cllvm-args=-sanitizer-coverage-stack-depth -Cdebug-assertions \
+-Ccodegen-units=$CODEGEN_UNITS"
 build() { # build [TARGET]: one target, or all
     local which=(--bins)
     [ $# -gt 0 ] && which=(--bin "$1")
@@ -120,7 +119,8 @@ run_target() {
     before=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'oom-*' -o -name 'timeout-*' -o -name 'leak-*' \) | wc -l)
     started=$(date +%s)
     set +e
-    # /usr/bin/time: the CPU seconds the fuzzer really got (user + system); on a busy machine a niced run's wall time overstates the fuzzing done.
+    # /usr/bin/time: the CPU seconds the fuzzer really got (user + system); on a busy machine a
+    # niced run's wall time overstates the fuzzing done.
     local cpu_file="$out.cpu"
     fuzz_cmd "$target"
     (cd "$FUZZ" && /usr/bin/time -f '%U %S' -o "$cpu_file" nice -n "$NICE" "${FUZZ_CMD[@]}" \
@@ -171,7 +171,6 @@ case "$mode" in
 list)
     printf '%s\n' "${TARGETS[@]}"
     ;;
-
 build)
     ensure_tools
     build "$@"

@@ -54,8 +54,8 @@ fn resnet18_and_resnet50_match_mxnet() {
     let required = std::env::var("EDGECLASS_REQUIRE_FULL_MODELS").is_ok_and(|v| v == "1");
     // EDGECLASS_FULL_MODEL_NAMES (comma-separated) narrows the set: emulated, each ARM target
     // runs one of the two (cross/run.sh), as both take minutes under qemu.
-    let names = std::env::var("EDGECLASS_FULL_MODEL_NAMES")
-        .unwrap_or_else(|_| "resnet18-224,resnet50-224".to_string());
+    const MODELS: [&str; 2] = ["resnet18-224", "resnet50-224"];
+    let names = std::env::var("EDGECLASS_FULL_MODEL_NAMES").unwrap_or_else(|_| MODELS.join(","));
     let names: Vec<&str> = names
         .split(',')
         .map(str::trim)
@@ -63,7 +63,7 @@ fn resnet18_and_resnet50_match_mxnet() {
         .collect();
     for name in &names {
         assert!(
-            ["resnet18-224", "resnet50-224"].contains(name),
+            MODELS.contains(name),
             "EDGECLASS_FULL_MODEL_NAMES: unknown model {name}"
         );
     }

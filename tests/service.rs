@@ -356,9 +356,7 @@ fn a_slow_model_times_out_at_one_second_and_cancels_from_another_thread() {
     let body = digit("digit19_label9_112x112.png");
     eprintln!("slow model: the warm-up inference took {full_run:?}");
     if full_run < Duration::from_millis(1500) {
-        eprintln!(
-            "slow model ran in {full_run:?} only; the 1 s timeout check is weak on this machine"
-        );
+        eprintln!("that is under 1.5 s: the 1 s timeout check is weak on this machine");
     }
     let t = Instant::now();
     let e = service.classify("image/png", &body, None).unwrap_err();
