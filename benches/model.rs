@@ -2,7 +2,8 @@
 //!
 //! For each model: import (read + parse + build the graph), optimise (tract declutter + codegen +
 //! plan), and steady-state inference (median and min of timed runs after warm-up), batch 1, with
-//! tract's convolutions and with Winograd 3x3 convolutions, run interleaved (ratio = wino / off).
+//! tract's convolutions and with Winograd 3x3 convolutions (the mode EDGECLASS_WINOGRAD names, `lean`
+//! by default, `fast` for more), run interleaved (ratio = wino / off).
 //! EDGECLASS_BENCH_THREADS=N runs N threads per inference (needs `--features multithread`);
 //! EDGECLASS_BENCH_ONLY=off|wino with EDGECLASS_BENCH_ITERS=N runs one variant N times, nothing
 //! else (for callgrind). Models: tests/fixtures/tiny-trained, slim/r50-slim, and the full-size pair when
@@ -11,7 +12,7 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use edgeclass::model::{ImportedModel, Model, ModelOptions};
+use edgeclass::model::{ImportedModel, Model, ModelOptions, WinogradMode};
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -41,6 +42,11 @@ fn main() {
         .ok()
         .map(|s| s.parse().expect("EDGECLASS_BENCH_THREADS"))
         .unwrap_or(1);
+    // "wino" is the mode EDGECLASS_WINOGRAD names (`fast` compares off with fast), else the default.
+    let on = match WinogradMode::from_env() {
+        Some(WinogradMode::Off) | None => WinogradMode::default(),
+        Some(mode) => mode,
+    };
     if let Ok(only) = std::env::var("EDGECLASS_BENCH_ONLY") {
         // One variant, a fixed number of runs, nothing else: for `valgrind --tool=callgrind`
         // (run with ITERS=1 and ITERS=k+1 and subtract to get k runs' instructions).
@@ -51,7 +57,11 @@ fn main() {
         for path in models {
             let options = ModelOptions {
                 threads,
-                winograd: only == "wino",
+                winograd: if only == "wino" {
+                    on
+                } else {
+                    WinogradMode::Off
+                },
             };
             let model = ImportedModel::load(&path)
                 .and_then(|m| m.into_model_with_options(&options))
@@ -93,7 +103,7 @@ fn main() {
                 let t1 = Instant::now();
                 let options = ModelOptions {
                     threads,
-                    winograd: wino,
+                    winograd: if wino { on } else { WinogradMode::Off },
                 };
                 let m = imported
                     .into_model_with_options(&options)

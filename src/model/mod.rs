@@ -196,12 +196,12 @@ impl ImportedModel {
             executor: executor(options.threads)?,
             ..RunOptions::default()
         };
-        let winograd = options.winograd;
+        let winograd = options.winograd.policy();
         let plan = crate::service::heap::loading(|| {
             let mut typed = self.typed;
             typed.declutter()?;
-            if winograd {
-                winograd::rewrite(&mut typed, &winograd::Policy::default())?;
+            if let Some(policy) = winograd {
+                winograd::rewrite(&mut typed, &policy)?;
             }
             optimise::optimize(&mut typed)?;
             typed.into_runnable_with_options(&run_options)
@@ -224,31 +224,54 @@ impl ImportedModel {
 pub struct ModelOptions {
     /// Threads per inference (1: the calling thread only).
     pub threads: usize,
-    /// Run 3x3 stride-1 convolutions as Winograd F(2x2, 3x3) (see [`winograd`]).
-    pub winograd: bool,
+    /// Which 3x3 stride-1 convolutions run as Winograd F(2x2, 3x3) (see [`winograd`]).
+    pub winograd: WinogradMode,
 }
 
 impl Default for ModelOptions {
-    /// One thread; Winograd as `EDGECLASS_WINOGRAD` says (`0`/`off` or `1`/`on`), else on.
+    /// One thread; Winograd as `EDGECLASS_WINOGRAD` says (see [`WinogradMode::from_env`]), else
+    /// [`WinogradMode::Lean`].
     fn default() -> Self {
         ModelOptions {
             threads: 1,
-            winograd: winograd_from_env().unwrap_or(WINOGRAD_DEFAULT),
+            winograd: WinogradMode::from_env().unwrap_or_default(),
         }
     }
 }
 
-/// Whether Winograd convolutions are used when neither the caller nor the environment says: on,
-/// since they made resnet18-224 / resnet50-224 0.75-0.78x / 0.83-0.92x as slow at one thread
-/// (benches/model.rs, interleaved; callgrind: 0.77x the instructions for resnet18), with the
-/// same accuracy against MXNet's goldens. `EDGECLASS_WINOGRAD=0` is the fallback.
-const WINOGRAD_DEFAULT: bool = true;
+/// Which convolutions run as Winograd F(2x2, 3x3): a trade of weight memory (16 values per 9)
+/// for speed. Measured on resnet18-224 against `Off` (one thread, interleaved): see the README.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum WinogradMode {
+    /// tract's convolutions only (`EDGECLASS_WINOGRAD=0`): the fallback.
+    Off,
+    /// Large outputs only ([`winograd::Policy::lean`]): most of the gain for ~2 MB more weights
+    /// on ResNet-18 (`EDGECLASS_WINOGRAD=1` or `lean`).
+    #[default]
+    Lean,
+    /// Also the 14x14 outputs ([`winograd::Policy::fast`]): faster still, for 5.5 MB more weights
+    /// on ResNet-18 (`EDGECLASS_WINOGRAD=fast`).
+    Fast,
+}
 
-fn winograd_from_env() -> Option<bool> {
-    match std::env::var("EDGECLASS_WINOGRAD").ok()?.as_str() {
-        "0" | "off" | "false" => Some(false),
-        "1" | "on" | "true" => Some(true),
-        _ => None,
+impl WinogradMode {
+    /// `EDGECLASS_WINOGRAD`: `0`/`off`/`false`, `1`/`on`/`true`/`lean`, or `fast`; `None` when
+    /// unset or unrecognised.
+    pub fn from_env() -> Option<WinogradMode> {
+        match std::env::var("EDGECLASS_WINOGRAD").ok()?.as_str() {
+            "0" | "off" | "false" => Some(WinogradMode::Off),
+            "1" | "on" | "true" | "lean" => Some(WinogradMode::Lean),
+            "fast" => Some(WinogradMode::Fast),
+            _ => None,
+        }
+    }
+
+    fn policy(self) -> Option<winograd::Policy> {
+        match self {
+            WinogradMode::Off => None,
+            WinogradMode::Lean => Some(winograd::Policy::lean()),
+            WinogradMode::Fast => Some(winograd::Policy::fast()),
+        }
     }
 }
 

@@ -42,12 +42,23 @@ impl Policy {
     }
 }
 
-impl Default for Policy {
-    /// Measured on ResNet's shapes (benches/winograd.rs, AVX-512 host): Winograd wins at 56x56,
-    /// 28x28 and 14x14 outputs (7x7 = 49 tiles and up) and loses at 7x7 (16 tiles), where the
-    /// 16 GEMMs are 16 columns wide and tract's kernels run them at half the speed of the direct
-    /// convolution's.
-    fn default() -> Self {
+impl Policy {
+    /// 3x3 convolutions with at least 100 output tiles (20x20 outputs and up; ResNet's 56x56 and
+    /// 28x28 stages). Below that the weights' growth (16 values per 9) buys little: on
+    /// ResNet-18, adding the 14x14 stage (49 tiles) made inference ~7 % faster but added 5.5 MB
+    /// of weights, 7 % of the process's peak RSS.
+    pub fn lean() -> Policy {
+        Policy {
+            min_tiles: 100,
+            min_channels_product: 1,
+        }
+    }
+
+    /// Every shape where Winograd is faster. Measured on ResNet's shapes (benches/winograd.rs,
+    /// AVX-512 host): Winograd wins at 56x56, 28x28 and 14x14 outputs (7x7 = 49 tiles and up)
+    /// and loses at 7x7 (16 tiles), where the 16 GEMMs are 16 columns wide and tract's kernels
+    /// run them at half the speed of the direct convolution's.
+    pub fn fast() -> Policy {
         Policy {
             min_tiles: 25,
             min_channels_product: 1,
@@ -733,5 +744,23 @@ mod tests {
         model.select_output_outlets(&[y]).unwrap();
         let mut model = model.into_decluttered().unwrap();
         assert_eq!(rewrite(&mut model, &Policy::all()).unwrap(), 0);
+    }
+
+    /// Which of ResNet's output sizes each policy rewrites: lean takes 56x56 and 28x28 (784 and
+    /// 196 tiles) but not 14x14 (49) or 7x7 (16); fast adds 14x14.
+    #[test]
+    fn policies_pick_resnet_output_sizes() {
+        let mut rng = Rng(11);
+        for (side, lean, fast) in [(56, 1, 1), (28, 1, 1), (14, 0, 1), (7, 0, 0)] {
+            for (policy, want) in [(Policy::lean(), lean), (Policy::fast(), fast)] {
+                let model = conv_model(1, 2, 2, side, side, [1, 1], &mut rng);
+                let mut model = model.into_decluttered().unwrap();
+                assert_eq!(
+                    rewrite(&mut model, &policy).unwrap(),
+                    want,
+                    "{side}x{side} with {policy:?}"
+                );
+            }
+        }
     }
 }
