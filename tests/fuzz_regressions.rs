@@ -145,3 +145,40 @@ fn png_palette_not_a_multiple_of_3_is_corrupt() {
         assert_eq!(err.code, Code::CorruptImage, "{err}");
     }
 }
+
+/// A baseline 2144x64 JPEG whose three components come in three scans (not interleaved):
+/// zune-jpeg keeps every coefficient until the last scan, which the decode-memory estimate (the
+/// budget a service reserves under its memory limit) left out: the decode peaked at 1,339,344
+/// bytes against an estimate of 1,029,120. The estimate now counts the coefficients.
+#[test]
+fn jpeg_with_separate_scans_stays_inside_its_decode_estimate() {
+    use edgeclass::image::{self, ColorMode, DecodeOptions, ImageDecoder};
+    use edgeclass::service::heap;
+    let bytes = std::fs::read(fuzz_fixture("jpeg-noninterleaved-scans.jpg")).unwrap();
+    let options = DecodeOptions::default();
+    let info = image::probe("image/jpeg", &bytes, &options).unwrap();
+    assert_eq!((info.width, info.height), (2144, 64));
+    // What zune keeps: 2144x64 padded to 16x16 MCUs, 3 components of i16 coefficients.
+    assert!(
+        info.decode_bytes >= 2144 * 64 * 3 * 2 + 2144 * 64 * 3,
+        "{info:?}"
+    );
+    for mode in [ColorMode::Rgb, ColorMode::Gray] {
+        // A fresh decoder each time: its buffers are kept between calls.
+        let mut decoder = ImageDecoder::new(options);
+        let (result, _, peak) = heap::measure(|| {
+            decoder
+                .decode("image/jpeg", &bytes, mode)
+                .map(|v| v.pixels.len())
+        });
+        assert_eq!(result.unwrap(), 2144 * 64 * mode.channels());
+        if heap::is_counting() {
+            // The fuzz target's bound: the estimate plus 256 KiB for small allocations.
+            assert!(
+                peak <= info.decode_bytes + (256 << 10),
+                "{mode:?}: decode peaked at {peak} bytes, estimate {}",
+                info.decode_bytes
+            );
+        }
+    }
+}
