@@ -61,6 +61,19 @@ fn add_of_unequal_shapes_is_a_model_mismatch() {
     );
 }
 
+/// `FullyConnected` with `num_hidden=0` as the head: the graph built, with an output of shape
+/// [1, 0], and the model was accepted with no classes (MXNet bounds num_hidden below by 1). Found
+/// by the `symbol` target after 715 CPU s.
+#[test]
+fn fully_connected_with_no_outputs_is_a_symbol_error() {
+    let err = import("fc-num-hidden-zero-symbol.json", &[], [1, 3, 32, 32])
+        .err()
+        .expect("num_hidden 0 must be refused");
+    assert_eq!(err.code, Code::SymbolFormat, "{err}");
+    assert!(err.message.contains("fc1"), "{err}");
+    assert!(err.message.contains("num_hidden must be positive"), "{err}");
+}
+
 // Attributes taken from the file went into unchecked arithmetic: kernel 0 (`kernel - 1`), a pad
 // near 2^63 (`size + 2 * pad`) and a dilate of 2^62 (`dilate * (kernel - 1)`) overflowed: a
 // panic with overflow checks, a wrapped size handed to tract without them.

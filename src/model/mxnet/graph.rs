@@ -87,6 +87,14 @@ pub fn build(
         )));
     }
     let classes = shape[1];
+    if classes == 0 {
+        // Any zero-sized axis on the way (a reshape, a slice) ends here: an answer with no
+        // probabilities is no classifier.
+        return Err(model_mismatch(format!(
+            "the output {} ({}) has shape {shape:?}: no classes",
+            head_node.name, head_node.op
+        )));
+    }
     let mut outputs = vec![probs];
     outputs.extend(logits);
     b.model
@@ -714,6 +722,12 @@ impl Builder<'_> {
         let name = node.name.as_str();
         let a = node.attrs();
         let num_hidden = a.usize("num_hidden", None)?;
+        if num_hidden == 0 {
+            // MXNet's FullyConnectedParam bounds num_hidden below by 1.
+            return Err(symbol_format(format!(
+                "node {name} (FullyConnected): num_hidden must be positive"
+            )));
+        }
         let no_bias = a.bool("no_bias", false)?;
         let flatten = a.bool("flatten", true)?;
         let (mut x, mut shape) = self.data_input(node)?;
