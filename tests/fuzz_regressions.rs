@@ -195,3 +195,32 @@ fn jpeg_with_separate_scans_stays_inside_its_decode_estimate() {
         }
     }
 }
+
+/// A 96x64 baseline JPEG whose components are sampled 1x1, 2x1 and 1x3 (largest 2x3): zune-jpeg
+/// 0.5.15 panicked writing past its row buffer (idct/avx2.rs:246, an `unwrap` on a slice out of
+/// range). libjpeg decodes such a file, so the header probe accepts it; the zune decoder is not
+/// asked to (a vertical factor of 3, like the horizontal one zune refuses itself). With the
+/// second component made 2x2 the ratio to 2x3 is fractional, which libjpeg refuses ("fractional
+/// sampling not implemented"), and so does the probe now.
+#[test]
+fn jpeg_with_sampling_factor_3_is_unsupported_by_zune() {
+    use edgeclass::image::{self, ColorMode, DecodeOptions};
+    let bytes = std::fs::read(fuzz_fixture("jpeg-sampling-1x3.jpg")).unwrap();
+    let options = DecodeOptions::default();
+    let info = image::probe("image/jpeg", &bytes, &options).unwrap();
+    assert_eq!((info.width, info.height), (96, 64));
+    for mode in [ColorMode::Rgb, ColorMode::Gray] {
+        let err = image::decode("image/jpeg", &bytes, &options, mode).unwrap_err();
+        assert_eq!(err.code, Code::UnsupportedImageFeature, "{err}");
+        assert!(err.message.contains("2x3"), "{err}");
+    }
+    // The frame header's second component: id 2, sampling 0x21 -> 0x22.
+    let sof = bytes.windows(2).position(|w| w == [0xff, 0xc0]).unwrap();
+    let factors = sof + 2 + 2 + 6 + 3 + 1;
+    assert_eq!(bytes[factors], 0x21);
+    let mut fractional = bytes.clone();
+    fractional[factors] = 0x22;
+    let err = image::probe("image/jpeg", &fractional, &options).unwrap_err();
+    assert_eq!(err.code, Code::UnsupportedImageFeature, "{err}");
+    assert!(err.message.contains("fractional sampling"), "{err}");
+}

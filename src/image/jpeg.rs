@@ -284,11 +284,32 @@ fn parse_frame(marker: u8, payload: &[u8]) -> Result<Frame> {
     {
         *id = payload[6 + 3 * i];
     }
+    // Sampling factors as libjpeg checks them (jdinput.c, jdsample.c): 1 to 4 each, and every
+    // component's a divisor of the largest ("fractional sampling" is not implemented there, so
+    // OpenCV never decoded such a file; zune-jpeg 0.5.15 accepts it and rounds the ratio down).
+    let factors = |i: usize| {
+        let f = payload[6 + 3 * i + 1];
+        (f >> 4, f & 15)
+    };
     let mut max_sampling = (1u8, 1u8);
     for i in 0..usize::from(components) {
-        let factors = payload[6 + 3 * i + 1];
-        max_sampling.0 = max_sampling.0.max(factors >> 4);
-        max_sampling.1 = max_sampling.1.max(factors & 15);
+        let (h, v) = factors(i);
+        if !(1..=4).contains(&h) || !(1..=4).contains(&v) {
+            return Err(corrupt_image(format!(
+                "JPEG: component {i} has sampling factors {h}x{v} (each must be 1 to 4)"
+            )));
+        }
+        max_sampling = (max_sampling.0.max(h), max_sampling.1.max(v));
+    }
+    for i in 0..usize::from(components) {
+        let (h, v) = factors(i);
+        if max_sampling.0 % h != 0 || max_sampling.1 % v != 0 {
+            return Err(unsupported_image_feature(format!(
+                "JPEG: component {i} is sampled {h}x{v} against {}x{}: fractional sampling is not \
+                 supported (libjpeg refuses it too)",
+                max_sampling.0, max_sampling.1
+            )));
+        }
     }
     Ok(Frame {
         width: u32::from(width),
@@ -357,6 +378,16 @@ pub fn decode_zune(
         return Err(unsupported_image_feature(
             "arithmetic-coded JPEG is not supported (by the zune decoder; a jpeg-turbo build decodes it)",
         ));
+    }
+    // zune-jpeg 0.5.15 refuses a horizontal factor of 3 but not a vertical one, and with a
+    // chroma component sampled 1x3 it panicked writing past its row buffer (idct/avx2.rs; found
+    // by the jpeg fuzz target). libjpeg decodes such files; zune is not asked to.
+    if header.max_sampling.0 == 3 || header.max_sampling.1 == 3 {
+        return Err(unsupported_image_feature(format!(
+            "JPEG sampling factors up to {}x{} are not supported (by the zune decoder: only 1, 2 \
+             and 4; a jpeg-turbo build decodes them)",
+            header.max_sampling.0, header.max_sampling.1
+        )));
     }
     let out_space = match (header.color_space, mode) {
         (JpegColorSpace::Cmyk, _) => ColorSpace::CMYK,
