@@ -224,3 +224,19 @@ fn jpeg_with_sampling_factor_3_is_unsupported_by_zune() {
     assert_eq!(err.code, Code::UnsupportedImageFeature, "{err}");
     assert!(err.message.contains("fractional sampling"), "{err}");
 }
+
+/// A 96x8 baseline JPEG sampled 1x2, 1x1, 1x1 whose scans are not interleaved (the first holds
+/// the third component only): zune-jpeg 0.5.15 panicked copying MCU rows ("range end index 3072
+/// out of range for slice of length 1536", mcu.rs:379). The zune path refuses subsampled files
+/// with non-interleaved scans; the 4:4:4 case above still decodes.
+#[test]
+fn subsampled_jpeg_with_separate_scans_is_unsupported_by_zune() {
+    use edgeclass::image::{self, ColorMode, DecodeOptions};
+    let bytes = std::fs::read(fuzz_fixture("jpeg-noninterleaved-subsampled.jpg")).unwrap();
+    let options = DecodeOptions::default();
+    for mode in [ColorMode::Rgb, ColorMode::Gray] {
+        let err = image::decode("image/jpeg", &bytes, &options, mode).unwrap_err();
+        assert_eq!(err.code, Code::UnsupportedImageFeature, "{err}");
+        assert!(err.message.contains("not interleaved"), "{err}");
+    }
+}

@@ -389,6 +389,19 @@ pub fn decode_zune(
             header.max_sampling.0, header.max_sampling.1
         )));
     }
+    // Its path for baseline scans that are not interleaved (the first scan lacks components;
+    // progressive files keep their own path)
+    // copies MCU rows with a step that assumes 1x1 sampling: a 96x8 file sampled 1x2, 1x1, 1x1
+    // panicked (mcu.rs:379, fuzz target). Such files are rare (the 4:4:4 case decodes).
+    if !header.progressive
+        && header.first_scan_components < header.components
+        && header.max_sampling != (1, 1)
+    {
+        return Err(unsupported_image_feature(
+            "subsampled JPEG whose scans are not interleaved is not supported (by the zune \
+             decoder; a jpeg-turbo build decodes it)",
+        ));
+    }
     let out_space = match (header.color_space, mode) {
         (JpegColorSpace::Cmyk, _) => ColorSpace::CMYK,
         (JpegColorSpace::Ycck, _) => ColorSpace::YCCK,
