@@ -303,7 +303,7 @@ fn parse_frame(marker: u8, payload: &[u8]) -> Result<Frame> {
     }
     for i in 0..usize::from(components) {
         let (h, v) = factors(i);
-        if max_sampling.0 % h != 0 || max_sampling.1 % v != 0 {
+        if !max_sampling.0.is_multiple_of(h) || !max_sampling.1.is_multiple_of(v) {
             return Err(unsupported_image_feature(format!(
                 "JPEG: component {i} is sampled {h}x{v} against {}x{}: fractional sampling is not \
                  supported (libjpeg refuses it too)",
