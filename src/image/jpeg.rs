@@ -46,6 +46,14 @@ pub struct JpegHeader {
     pub first_scan_components: u8,
 }
 
+impl JpegHeader {
+    /// A baseline file whose first scan lacks components: zune-jpeg then keeps every coefficient
+    /// until the last scan, on a path of its own (progressive files always keep them).
+    pub fn baseline_scans_not_interleaved(&self) -> bool {
+        !self.progressive && self.first_scan_components < self.components
+    }
+}
+
 fn be16(bytes: &[u8], at: usize) -> Option<u16> {
     let b = bytes.get(at..at.checked_add(2)?)?;
     Some(u16::from_be_bytes([b[0], b[1]]))
@@ -349,7 +357,7 @@ pub fn decoder_scratch_bytes(header: &JpegHeader) -> usize {
     let rows = padded_w.saturating_mul(mcu_h * comps * 2 * 3);
     if header.progressive {
         coefficients
-    } else if header.first_scan_components < header.components {
+    } else if header.baseline_scans_not_interleaved() {
         // Found by the jpeg fuzz target: a baseline 2144x64 file with one scan per component
         // peaked at 1,339,344 bytes against an estimate (rows only) of 1,029,120.
         coefficients.saturating_add(rows)
@@ -389,14 +397,10 @@ pub fn decode_zune(
             header.max_sampling.0, header.max_sampling.1
         )));
     }
-    // Its path for baseline scans that are not interleaved (the first scan lacks components;
-    // progressive files keep their own path)
-    // copies MCU rows with a step that assumes 1x1 sampling: a 96x8 file sampled 1x2, 1x1, 1x1
-    // panicked (mcu.rs:379, fuzz target). Such files are rare (the 4:4:4 case decodes).
-    if !header.progressive
-        && header.first_scan_components < header.components
-        && header.max_sampling != (1, 1)
-    {
+    // Its path for baseline scans that are not interleaved copies MCU rows with a step that
+    // assumes 1x1 sampling: a 96x8 file sampled 1x2, 1x1, 1x1 panicked (mcu.rs:379, fuzz
+    // target). Such files are rare (the 4:4:4 case decodes).
+    if header.baseline_scans_not_interleaved() && header.max_sampling != (1, 1) {
         return Err(unsupported_image_feature(
             "subsampled JPEG whose scans are not interleaved is not supported (by the zune \
              decoder; a jpeg-turbo build decodes it)",

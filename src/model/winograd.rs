@@ -40,9 +40,7 @@ impl Policy {
             min_channels_product: 1,
         }
     }
-}
 
-impl Policy {
     /// 3x3 convolutions with at least 100 output tiles (20x20 outputs and up; ResNet's 56x56 and
     /// 28x28 stages). Below that the weights' growth (16 values per 9) buys little: on
     /// ResNet-18, adding the 14x14 stage (49 tiles) made inference ~7 % faster but added 5.5 MB
