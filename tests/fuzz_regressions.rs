@@ -16,6 +16,19 @@ fn fuzz_fixture(name: &str) -> PathBuf {
     common::fixtures().join("fuzz").join(name)
 }
 
+/// What decoding `bytes` with the default options gives in both colour modes: an error each.
+fn decode_errors(content_type: &str, bytes: &[u8]) -> Vec<edgeclass::Error> {
+    use edgeclass::image::{self, ColorMode, DecodeOptions};
+    [ColorMode::Rgb, ColorMode::Gray]
+        .into_iter()
+        .map(|mode| {
+            image::decode(content_type, bytes, &DecodeOptions::default(), mode)
+                .map(|_| ())
+                .unwrap_err()
+        })
+        .collect()
+}
+
 fn zeros(shape: &[usize]) -> NdArray {
     NdArray {
         shape: shape.to_vec(),
@@ -147,14 +160,12 @@ fn pooling_pad_near_2_63_is_refused() {
 /// service's decode too. The header walk now refuses it, before the decoder sees it.
 #[test]
 fn png_palette_not_a_multiple_of_3_is_corrupt() {
-    use edgeclass::image::{self, ColorMode, DecodeOptions};
+    use edgeclass::image::{self, DecodeOptions};
     let bytes = std::fs::read(fuzz_fixture("png-plte-not-multiple-of-3.png")).unwrap();
-    let options = DecodeOptions::default();
-    let err = image::probe("image/png", &bytes, &options).unwrap_err();
+    let err = image::probe("image/png", &bytes, &DecodeOptions::default()).unwrap_err();
     assert_eq!(err.code, Code::CorruptImage, "{err}");
     assert!(err.message.contains("PLTE chunk of 4 bytes"), "{err}");
-    for mode in [ColorMode::Rgb, ColorMode::Gray] {
-        let err = image::decode("image/png", &bytes, &options, mode).unwrap_err();
+    for err in decode_errors("image/png", &bytes) {
         assert_eq!(err.code, Code::CorruptImage, "{err}");
     }
 }
@@ -204,13 +215,12 @@ fn jpeg_with_separate_scans_stays_inside_its_decode_estimate() {
 /// sampling not implemented"), and so does the probe now.
 #[test]
 fn jpeg_with_sampling_factor_3_is_unsupported_by_zune() {
-    use edgeclass::image::{self, ColorMode, DecodeOptions};
+    use edgeclass::image::{self, DecodeOptions};
     let bytes = std::fs::read(fuzz_fixture("jpeg-sampling-1x3.jpg")).unwrap();
     let options = DecodeOptions::default();
     let info = image::probe("image/jpeg", &bytes, &options).unwrap();
     assert_eq!((info.width, info.height), (96, 64));
-    for mode in [ColorMode::Rgb, ColorMode::Gray] {
-        let err = image::decode("image/jpeg", &bytes, &options, mode).unwrap_err();
+    for err in decode_errors("image/jpeg", &bytes) {
         assert_eq!(err.code, Code::UnsupportedImageFeature, "{err}");
         assert!(err.message.contains("2x3"), "{err}");
     }
@@ -231,11 +241,8 @@ fn jpeg_with_sampling_factor_3_is_unsupported_by_zune() {
 /// with non-interleaved scans; the 4:4:4 case above still decodes.
 #[test]
 fn subsampled_jpeg_with_separate_scans_is_unsupported_by_zune() {
-    use edgeclass::image::{self, ColorMode, DecodeOptions};
     let bytes = std::fs::read(fuzz_fixture("jpeg-noninterleaved-subsampled.jpg")).unwrap();
-    let options = DecodeOptions::default();
-    for mode in [ColorMode::Rgb, ColorMode::Gray] {
-        let err = image::decode("image/jpeg", &bytes, &options, mode).unwrap_err();
+    for err in decode_errors("image/jpeg", &bytes) {
         assert_eq!(err.code, Code::UnsupportedImageFeature, "{err}");
         assert!(err.message.contains("not interleaved"), "{err}");
     }
