@@ -182,28 +182,39 @@ pub fn decode(
 }
 
 /// In place: `samples` x `sample_bytes` per pixel (big-endian 16-bit) -> RGB8.
+///
+/// Input pixels are 1 to 8 bytes (gray8 1, gray16 and gray+alpha8 2, RGB8 3, gray+alpha16 and
+/// RGBA8 4, RGB16 6, RGBA16 8) and output pixels 3: a pixel that shrinks or keeps its size is
+/// moved front to back, one that grows back to front, so no input byte is overwritten before it
+/// is read. (The direction once followed the colour instead of the size, and 16-bit gray+alpha,
+/// which shrinks, was overwritten going backwards.)
 fn to_rgb(buf: &mut [u8], pixels: usize, samples: usize, sample_bytes: usize) -> usize {
     let stride = samples * sample_bytes;
-    // The high byte of a big-endian 16-bit sample is `v >> 8`.
-    if samples >= 3 {
-        // Output pixels are no larger than input pixels: a forward pass never overwrites unread input.
+    // The high byte of a big-endian 16-bit sample is `v >> 8`; gray is replicated, alpha dropped.
+    let read = |buf: &[u8], i: usize| -> [u8; 3] {
+        let at = i * stride;
+        if samples >= 3 {
+            [buf[at], buf[at + sample_bytes], buf[at + 2 * sample_bytes]]
+        } else {
+            [buf[at]; 3]
+        }
+    };
+    if stride >= 3 {
         for i in 0..pixels {
-            let at = i * stride;
-            for c in 0..3 {
-                buf[3 * i + c] = buf[at + c * sample_bytes];
-            }
+            let rgb = read(buf, i);
+            buf[3 * i..3 * i + 3].copy_from_slice(&rgb);
         }
     } else {
-        // Gray grows to 3 bytes: go backwards so unread input is never overwritten.
         for i in (0..pixels).rev() {
-            let g = buf[i * stride];
-            buf[3 * i..3 * i + 3].fill(g);
+            let rgb = read(buf, i);
+            buf[3 * i..3 * i + 3].copy_from_slice(&rgb);
         }
     }
     pixels * 3
 }
 
 /// In place: `samples` x `sample_bytes` per pixel -> gray8, libpng's rgb_to_gray arithmetic.
+/// Output pixels are 1 byte, never larger than input ones: front to back is always safe.
 fn to_gray(buf: &mut [u8], pixels: usize, samples: usize, sample_bytes: usize) -> usize {
     let stride = samples * sample_bytes;
     for i in 0..pixels {
