@@ -149,7 +149,21 @@ fn error_messages_name_the_problem() {
     assert!(message("empty.jpg").contains("empty"));
     assert!(message("text_file.png").contains("text"));
     assert!(message("random_bytes.jpg").contains("0x"));
-    assert!(message("jpeg_arithmetic.jpg").contains("arithmetic-coded JPEG is not supported"));
+    let arithmetic = message("jpeg_arithmetic.jpg");
+    assert!(arithmetic.contains("arithmetic-coded JPEG is not supported"));
+    // The remedy is what this build can do: a jpeg-turbo build has the decoder, not as default.
+    if cfg!(feature = "jpeg-turbo") {
+        assert!(
+            arithmetic.contains("choose the libjpeg-turbo decoder"),
+            "{arithmetic}"
+        );
+    } else {
+        assert!(
+            arithmetic.contains("a build with the jpeg-turbo feature"),
+            "{arithmetic}"
+        );
+    }
+    assert!(arithmetic.contains("EdgeclassJpegDecoder=libjpeg-turbo"));
     assert!(message("jpeg_truncated.jpg").contains("truncated"));
     assert!(message("jpeg_huge_header_30000x30000.jpg").contains("30000x30000"));
     assert!(message("png_huge_header_30000x30000.png").contains("16384"));

@@ -373,6 +373,15 @@ fn zune_error(e: DecodeErrors) -> Error {
     }
 }
 
+/// What a user whose JPEG the zune decoder refuses can do: in a `jpeg-turbo` build, choose the
+/// libjpeg-turbo decoder (it is there, just not the default); in any other, build with it.
+#[cfg(feature = "jpeg-turbo")]
+pub const TURBO_REMEDY: &str = "choose the libjpeg-turbo decoder, which decodes it \
+     (EdgeclassJpegDecoder=libjpeg-turbo, or --jpeg-decoder libjpeg-turbo)";
+#[cfg(not(feature = "jpeg-turbo"))]
+pub const TURBO_REMEDY: &str = "a build with the jpeg-turbo feature decodes it with the \
+     libjpeg-turbo decoder (EdgeclassJpegDecoder=libjpeg-turbo, or --jpeg-decoder libjpeg-turbo)";
+
 /// Decode with zune-jpeg into `buf`, converting to `mode` (interleaved RGB or gray, as stored,
 /// before orientation). Returns the bytes written (`width * height * channels`).
 pub fn decode_zune(
@@ -383,17 +392,17 @@ pub fn decode_zune(
     buf: &mut Vec<u8>,
 ) -> Result<usize> {
     if header.arithmetic {
-        return Err(unsupported_image_feature(
-            "arithmetic-coded JPEG is not supported (by the zune decoder; a jpeg-turbo build decodes it)",
-        ));
+        return Err(unsupported_image_feature(format!(
+            "arithmetic-coded JPEG is not supported by the zune decoder; {TURBO_REMEDY}"
+        )));
     }
     // zune-jpeg 0.5.15 refuses a horizontal factor of 3 but not a vertical one, and with a
     // chroma component sampled 1x3 it panicked writing past its row buffer (idct/avx2.rs; found
     // by the jpeg fuzz target). libjpeg decodes such files; zune is not asked to.
     if header.max_sampling.0 == 3 || header.max_sampling.1 == 3 {
         return Err(unsupported_image_feature(format!(
-            "JPEG sampling factors up to {}x{} are not supported (by the zune decoder: only 1, 2 \
-             and 4; a jpeg-turbo build decodes them)",
+            "JPEG sampling factors up to {}x{} are not supported by the zune decoder (only 1, 2 \
+             and 4); {TURBO_REMEDY}",
             header.max_sampling.0, header.max_sampling.1
         )));
     }
@@ -401,10 +410,10 @@ pub fn decode_zune(
     // assumes 1x1 sampling: a 96x8 file sampled 1x2, 1x1, 1x1 panicked (mcu.rs:379, fuzz
     // target). Such files are rare (the 4:4:4 case decodes).
     if header.baseline_scans_not_interleaved() && header.max_sampling != (1, 1) {
-        return Err(unsupported_image_feature(
-            "subsampled JPEG whose scans are not interleaved is not supported (by the zune \
-             decoder; a jpeg-turbo build decodes it)",
-        ));
+        return Err(unsupported_image_feature(format!(
+            "subsampled JPEG whose scans are not interleaved is not supported by the zune \
+             decoder; {TURBO_REMEDY}"
+        )));
     }
     let out_space = match (header.color_space, mode) {
         (JpegColorSpace::Cmyk, _) => ColorSpace::CMYK,
