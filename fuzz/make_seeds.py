@@ -269,6 +269,12 @@ def committed():
     for i, f in enumerate(["digit07_label3_28x28.png", "digit11_label5_14x14.png",
                            "digit06_label3_53x37.jpg", "digit00_label0_28x28.jpg"]):
         write(os.path.join(seeds, "classify", f), bytes([i + 4]) + open(os.path.join(digits, f), "rb").read())
+    # classify: every PNG layout of tests/fixtures/png-layouts (the png target reads that folder
+    # itself, see scripts/fuzz.sh), through both services and both PNG-ish content types.
+    layouts = os.path.join(FIX, "png-layouts")
+    for i, f in enumerate(sorted(f for f in os.listdir(layouts) if f.endswith(".png"))):
+        write(os.path.join(seeds, "classify", "layout-" + f),
+              bytes([(1, 2, 5, 6)[i % 4]]) + open(os.path.join(layouts, f), "rb").read())
     # exif: the fixtures' real blocks and synthetic ones (both byte orders, SHORT and LONG).
     for f in ["jpeg_exif_orientation3.jpg", "jpeg_exif_orientation6.jpg"]:
         block = jpeg_exif(os.path.join(img, f))

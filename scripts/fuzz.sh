@@ -113,6 +113,8 @@ run_target() {
     mkdir -p "$corpus" "$artifacts" "$FUZZ/logs"
     local dirs=("$corpus" "$FUZZ/seeds/$target")
     [ -d "$FUZZ/extra/$target" ] && dirs+=("$FUZZ/extra/$target")
+    # Every PNG layout (its table test's fixtures) is a png seed where it lies.
+    [ "$target" = png ] && dirs+=("$ROOT/tests/fixtures/png-layouts")
     local dict=()
     [ -f "$FUZZ/dict/$target.dict" ] && dict=(-dict="$FUZZ/dict/$target.dict")
     local before after started finished rc

@@ -13,4 +13,4 @@ ffi-tests/run.sh
 echo "== Python packages (2.7.18, 3.7.16, 3.11)"
 ffi-tests/python/run.sh
 echo "== Rust tests with the bit-exact libjpeg-turbo decoder: every JPEG tensor must equal MXNet's"
-cargo test --release --locked --features jpeg-turbo --test end_to_end --test image_decode --test image_resize
+cargo test --release --locked --features jpeg-turbo --test end_to_end --test image_decode --test image_resize --test decode_layouts
