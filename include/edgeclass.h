@@ -24,31 +24,57 @@ enum edgeclass_status
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
+  // Success.
   EDGECLASS_OK = 0,
+  // A caller-supplied argument is invalid (NULL where a value is required, bad UTF-8, ...).
   EDGECLASS_INVALID_ARGUMENT = 1001,
+  // A connector or service parameter fails its documented rule.
   EDGECLASS_INVALID_PARAMETER = 1002,
+  // The caller's output buffer is too small; the message and the out-size say how much is needed.
   EDGECLASS_BUFFER_TOO_SMALL = 1003,
+  // No service with that name is open.
   EDGECLASS_UNKNOWN_SERVICE = 1004,
+  // A service with that name is already open.
   EDGECLASS_SERVICE_EXISTS = 1005,
+  // The requested feature (e.g. GPU acceleration) is not available in this build.
   EDGECLASS_UNSUPPORTED = 1006,
+  // The content type is not one the service accepts.
   EDGECLASS_UNSUPPORTED_CONTENT_TYPE = 2001,
+  // The bytes are not a JPEG or PNG (the message names what was detected).
   EDGECLASS_UNSUPPORTED_IMAGE_FORMAT = 2002,
+  // The image data is corrupt or ends early.
   EDGECLASS_CORRUPT_IMAGE = 2003,
+  // The image uses a feature the decoder does not implement (e.g. arithmetic coding).
   EDGECLASS_UNSUPPORTED_IMAGE_FEATURE = 2004,
+  // The bytes disagree with the declared content type and strict mode is on.
   EDGECLASS_CONTENT_TYPE_MISMATCH = 2005,
+  // The input tensor file (.npy / raw f32) is malformed or has the wrong shape.
   EDGECLASS_BAD_TENSOR = 2006,
+  // A model file or directory is missing, or the artefact is incomplete or ambiguous.
   EDGECLASS_MODEL_NOT_FOUND = 3001,
+  // The `.params` file is malformed (bad magic, truncated, impossible sizes, unknown dtype).
   EDGECLASS_PARAMS_FORMAT = 3002,
+  // The symbol JSON is malformed (not JSON, bad attribute, bad input reference, cycle).
   EDGECLASS_SYMBOL_FORMAT = 3003,
+  // The graph uses an operator (or an operator option) edgeclass does not implement.
   EDGECLASS_UNSUPPORTED_OPERATOR = 3004,
+  // Weights and graph disagree (missing parameter, wrong shape), or the input shape is invalid.
   EDGECLASS_MODEL_MISMATCH = 3005,
+  // NNEF load or save failed.
   EDGECLASS_NNEF = 3006,
+  // An I/O error while reading or writing a model file.
   EDGECLASS_IO = 3007,
+  // The memory limit would be exceeded; the message gives the bytes needed and allowed.
   EDGECLASS_MEMORY_LIMIT = 4001,
+  // The image is larger than the configured cap.
   EDGECLASS_IMAGE_TOO_LARGE = 4002,
+  // The request's deadline passed.
   EDGECLASS_TIMEOUT = 4003,
+  // The request was cancelled from another thread.
   EDGECLASS_CANCELLED = 4004,
+  // An internal error in edgeclass or tract (a bug: please report it).
   EDGECLASS_INTERNAL = 5001,
+  // A panic was caught at the C boundary (a bug: please report it).
   EDGECLASS_PANIC = 5002,
 };
 #ifndef __cplusplus

@@ -16,6 +16,9 @@
 #[cfg(feature = "heap-accounting")]
 pub mod alloc;
 mod logger;
+mod status;
+
+pub use status::edgeclass_status;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -31,72 +34,6 @@ use crate::service::{self, heap, registry, Classification, Request, Service};
 
 /// Version of this C ABI. Incremented on any incompatible change; additions keep it.
 pub const EDGECLASS_ABI_VERSION: u32 = 1;
-
-/// Status codes. Grouped by stage, never renumbered: 1xxx arguments and configuration, 2xxx input
-/// images, 3xxx models, 4xxx limits (memory, size, time), 5xxx internal.
-#[repr(u32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum edgeclass_status {
-    EDGECLASS_OK = 0,
-    EDGECLASS_INVALID_ARGUMENT = 1001,
-    EDGECLASS_INVALID_PARAMETER = 1002,
-    EDGECLASS_BUFFER_TOO_SMALL = 1003,
-    EDGECLASS_UNKNOWN_SERVICE = 1004,
-    EDGECLASS_SERVICE_EXISTS = 1005,
-    EDGECLASS_UNSUPPORTED = 1006,
-    EDGECLASS_UNSUPPORTED_CONTENT_TYPE = 2001,
-    EDGECLASS_UNSUPPORTED_IMAGE_FORMAT = 2002,
-    EDGECLASS_CORRUPT_IMAGE = 2003,
-    EDGECLASS_UNSUPPORTED_IMAGE_FEATURE = 2004,
-    EDGECLASS_CONTENT_TYPE_MISMATCH = 2005,
-    EDGECLASS_BAD_TENSOR = 2006,
-    EDGECLASS_MODEL_NOT_FOUND = 3001,
-    EDGECLASS_PARAMS_FORMAT = 3002,
-    EDGECLASS_SYMBOL_FORMAT = 3003,
-    EDGECLASS_UNSUPPORTED_OPERATOR = 3004,
-    EDGECLASS_MODEL_MISMATCH = 3005,
-    EDGECLASS_NNEF = 3006,
-    EDGECLASS_IO = 3007,
-    EDGECLASS_MEMORY_LIMIT = 4001,
-    EDGECLASS_IMAGE_TOO_LARGE = 4002,
-    EDGECLASS_TIMEOUT = 4003,
-    EDGECLASS_CANCELLED = 4004,
-    EDGECLASS_INTERNAL = 5001,
-    EDGECLASS_PANIC = 5002,
-}
-
-impl From<Code> for edgeclass_status {
-    fn from(c: Code) -> edgeclass_status {
-        use edgeclass_status::*;
-        match c {
-            Code::InvalidArgument => EDGECLASS_INVALID_ARGUMENT,
-            Code::InvalidParameter => EDGECLASS_INVALID_PARAMETER,
-            Code::BufferTooSmall => EDGECLASS_BUFFER_TOO_SMALL,
-            Code::UnknownService => EDGECLASS_UNKNOWN_SERVICE,
-            Code::ServiceExists => EDGECLASS_SERVICE_EXISTS,
-            Code::Unsupported => EDGECLASS_UNSUPPORTED,
-            Code::UnsupportedContentType => EDGECLASS_UNSUPPORTED_CONTENT_TYPE,
-            Code::UnsupportedImageFormat => EDGECLASS_UNSUPPORTED_IMAGE_FORMAT,
-            Code::CorruptImage => EDGECLASS_CORRUPT_IMAGE,
-            Code::UnsupportedImageFeature => EDGECLASS_UNSUPPORTED_IMAGE_FEATURE,
-            Code::ContentTypeMismatch => EDGECLASS_CONTENT_TYPE_MISMATCH,
-            Code::BadTensor => EDGECLASS_BAD_TENSOR,
-            Code::ModelNotFound => EDGECLASS_MODEL_NOT_FOUND,
-            Code::ParamsFormat => EDGECLASS_PARAMS_FORMAT,
-            Code::SymbolFormat => EDGECLASS_SYMBOL_FORMAT,
-            Code::UnsupportedOperator => EDGECLASS_UNSUPPORTED_OPERATOR,
-            Code::ModelMismatch => EDGECLASS_MODEL_MISMATCH,
-            Code::Nnef => EDGECLASS_NNEF,
-            Code::Io => EDGECLASS_IO,
-            Code::MemoryLimit => EDGECLASS_MEMORY_LIMIT,
-            Code::ImageTooLarge => EDGECLASS_IMAGE_TOO_LARGE,
-            Code::Timeout => EDGECLASS_TIMEOUT,
-            Code::Cancelled => EDGECLASS_CANCELLED,
-            Code::Internal => EDGECLASS_INTERNAL,
-            Code::Panic => EDGECLASS_PANIC,
-        }
-    }
-}
 
 /// Connector parameters being assembled for `edgeclass_service_open`: the `Parameters` object of
 /// the connector definition, key by key (`LocalInferenceServiceName`, ...).
@@ -295,34 +232,10 @@ pub extern "C" fn edgeclass_version() -> *const c_char {
 /// for values that are not statuses.
 #[unsafe(no_mangle)]
 pub extern "C" fn edgeclass_status_name(status: u32) -> *const c_char {
-    let name: &'static str = match status {
+    // The names come from the one list of codes (src/status_codes.rs).
+    let name = match status {
         0 => "EDGECLASS_OK\0",
-        1001 => "EDGECLASS_INVALID_ARGUMENT\0",
-        1002 => "EDGECLASS_INVALID_PARAMETER\0",
-        1003 => "EDGECLASS_BUFFER_TOO_SMALL\0",
-        1004 => "EDGECLASS_UNKNOWN_SERVICE\0",
-        1005 => "EDGECLASS_SERVICE_EXISTS\0",
-        1006 => "EDGECLASS_UNSUPPORTED\0",
-        2001 => "EDGECLASS_UNSUPPORTED_CONTENT_TYPE\0",
-        2002 => "EDGECLASS_UNSUPPORTED_IMAGE_FORMAT\0",
-        2003 => "EDGECLASS_CORRUPT_IMAGE\0",
-        2004 => "EDGECLASS_UNSUPPORTED_IMAGE_FEATURE\0",
-        2005 => "EDGECLASS_CONTENT_TYPE_MISMATCH\0",
-        2006 => "EDGECLASS_BAD_TENSOR\0",
-        3001 => "EDGECLASS_MODEL_NOT_FOUND\0",
-        3002 => "EDGECLASS_PARAMS_FORMAT\0",
-        3003 => "EDGECLASS_SYMBOL_FORMAT\0",
-        3004 => "EDGECLASS_UNSUPPORTED_OPERATOR\0",
-        3005 => "EDGECLASS_MODEL_MISMATCH\0",
-        3006 => "EDGECLASS_NNEF\0",
-        3007 => "EDGECLASS_IO\0",
-        4001 => "EDGECLASS_MEMORY_LIMIT\0",
-        4002 => "EDGECLASS_IMAGE_TOO_LARGE\0",
-        4003 => "EDGECLASS_TIMEOUT\0",
-        4004 => "EDGECLASS_CANCELLED\0",
-        5001 => "EDGECLASS_INTERNAL\0",
-        5002 => "EDGECLASS_PANIC\0",
-        _ => "EDGECLASS_UNKNOWN_STATUS\0",
+        _ => Code::from_u32(status).map_or("EDGECLASS_UNKNOWN_STATUS\0", Code::c_name_nul),
     };
     name.as_ptr() as *const c_char
 }
