@@ -216,6 +216,54 @@ unsafe fn copy_text(s: &str, buf: *mut c_char, cap: usize) -> usize {
     needed
 }
 
+/// The buffer rule of every function that copies into a caller's buffer (`cap` elements,
+/// `needed` wanted), written once: a NULL buffer with `cap` 0 only asks for the size (`Ok(false)`:
+/// nothing to copy); otherwise the buffer must hold all `needed` elements, and a NULL buffer holds
+/// none whatever `cap` says (`BUFFER_TOO_SMALL`).
+fn buffer_rule(
+    buf_is_null: bool,
+    cap: usize,
+    needed: usize,
+    what: &str,
+    unit: &str,
+) -> Result<bool> {
+    if buf_is_null && cap == 0 {
+        return Ok(false);
+    }
+    if buf_is_null || cap < needed {
+        let held = if buf_is_null { 0 } else { cap };
+        return Err(Error::new(
+            Code::BufferTooSmall,
+            format!(
+                "{what}: {needed} {unit} needed, the buffer holds {held}{}",
+                if buf_is_null { " (it is NULL)" } else { "" }
+            ),
+        ));
+    }
+    Ok(true)
+}
+
+/// Copy text out under [`buffer_rule`]: `*needed` (when not NULL) gets the bytes the whole text
+/// needs, NUL included; a short buffer gets a truncated, NUL-terminated prefix.
+///
+/// # Safety
+/// `buf` is NULL or valid for writing `cap` bytes; `needed` is NULL or valid for writing.
+unsafe fn copy_text_out(
+    s: &str,
+    buf: *mut c_char,
+    cap: usize,
+    needed: *mut usize,
+    what: &str,
+) -> Result<()> {
+    // SAFETY: caller contract.
+    let n = unsafe { copy_text(s, buf, cap) };
+    if !needed.is_null() {
+        // SAFETY: non-NULL, caller contract.
+        unsafe { needed.write(n) };
+    }
+    buffer_rule(buf.is_null(), cap, n, what, "bytes (NUL included)").map(|_| ())
+}
+
 /// The ABI version (`EDGECLASS_ABI_VERSION` of the header the caller compiled against must match).
 #[unsafe(no_mangle)]
 pub extern "C" fn edgeclass_abi_version() -> u32 {
@@ -471,19 +519,7 @@ pub unsafe extern "C" fn edgeclass_service_label(
             invalid_argument(format!("label index {index} >= {} classes", labels.len()))
         })?;
         // SAFETY: caller contract.
-        let n = unsafe { copy_text(label, buf, cap) };
-        if !needed.is_null() {
-            // SAFETY: non-NULL, caller contract.
-            unsafe { needed.write(n) };
-        }
-        // NULL with capacity 0 asks for the size only: not an error.
-        if n > cap && !(buf.is_null() && cap == 0) {
-            return Err(Error::new(
-                Code::BufferTooSmall,
-                format!("the label needs {n} bytes, the buffer has {cap}"),
-            ));
-        }
-        Ok(())
+        unsafe { copy_text_out(label, buf, cap, needed, "the label") }
     })
 }
 
@@ -676,14 +712,8 @@ pub unsafe extern "C" fn edgeclass_result_probabilities(
             // SAFETY: non-NULL, caller contract.
             unsafe { count.write(p.len()) };
         }
-        if probs.is_null() && cap == 0 {
-            return Ok(()); // a size query
-        }
-        if cap < p.len() || probs.is_null() {
-            return Err(Error::new(
-                Code::BufferTooSmall,
-                format!("{} probabilities, the buffer holds {cap}", p.len()),
-            ));
+        if !buffer_rule(probs.is_null(), cap, p.len(), "the probabilities", "floats")? {
+            return Ok(());
         }
         // SAFETY: `probs` holds `cap` >= len floats; no overlap with our Vec.
         unsafe { std::ptr::copy_nonoverlapping(p.as_ptr(), probs, p.len()) };
@@ -709,21 +739,7 @@ pub unsafe extern "C" fn edgeclass_result_body(
         // SAFETY: caller contract.
         let r = unsafe { handle(result, "result")? };
         // SAFETY: caller contract.
-        let n = unsafe { copy_text(&r.body, buf, cap) };
-        if !needed.is_null() {
-            // SAFETY: non-NULL, caller contract.
-            unsafe { needed.write(n) };
-        }
-        if buf.is_null() && cap == 0 {
-            return Ok(()); // a size query
-        }
-        if n > cap || buf.is_null() {
-            return Err(Error::new(
-                Code::BufferTooSmall,
-                format!("the body needs {n} bytes, the buffer has {cap}"),
-            ));
-        }
-        Ok(())
+        unsafe { copy_text_out(&r.body, buf, cap, needed, "the body") }
     })
 }
 
