@@ -128,3 +128,88 @@ fn python_status_constants_equal_the_header() {
         );
     }
 }
+
+/// The header without comments, preprocessor lines and the C++ `extern "C" { }` around the
+/// functions, as one line of single-spaced tokens.
+fn declarations(header: &str) -> String {
+    header
+        .lines()
+        .map(|l| l.split_once("//").map_or(l, |(code, _)| code).trim())
+        .filter(|l| !l.starts_with('#') && *l != "extern \"C\" {" && *l != "}")
+        .collect::<Vec<_>>()
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Statements up to each `;` outside braces, so a struct and its fields are one statement.
+fn statements_of(decls: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0);
+    for (i, ch) in decls.char_indices() {
+        match ch {
+            '{' => depth += 1,
+            '}' => depth -= 1,
+            ';' if depth == 0 => {
+                out.push(decls[start..i].trim());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// `#define NAME VALUE` and enum `NAME = VALUE,` lines, as (name, value).
+fn constants(header: &str) -> Vec<(String, String)> {
+    header
+        .lines()
+        .filter_map(|l| {
+            let l = l.trim();
+            let (name, value) = match l.strip_prefix("#define ") {
+                Some(d) => d.split_once(' ')?,
+                None => l.trim_end_matches(',').split_once(" = ")?,
+            };
+            Some((name.trim().to_string(), value.trim().to_string()))
+        })
+        .collect()
+}
+
+/// The C ABI only grows: every `#define`, enum value, function prototype and struct of the
+/// header of commit fb23133 (`ffi-tests/abi/baseline-fb23133.h`, the last before the C layer
+/// was reshaped) is in today's header unchanged. ffi-tests/abi-check.sh checks the binary with
+/// abidiff.
+#[test]
+fn the_baseline_header_is_still_declared() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let old = std::fs::read_to_string(format!("{root}/ffi-tests/abi/baseline-fb23133.h")).unwrap();
+    let new = std::fs::read_to_string(format!("{root}/include/edgeclass.h")).unwrap();
+    let new_constants = constants(&new);
+    let old_constants = constants(&old);
+    for c in &old_constants {
+        assert!(
+            new_constants.contains(c),
+            "the baseline's {c:?} is gone or changed"
+        );
+    }
+    // Prototypes and struct bodies: every statement (up to `;`) of the baseline that declares a
+    // function or holds a struct's fields must appear, token for token, in today's header.
+    let new_decls = declarations(&new);
+    let mut statements = 0;
+    for statement in statements_of(&declarations(&old)) {
+        // Enums grow by design; their values are checked above, one by one.
+        let declares = statement.contains('(') || statement.contains('{');
+        if declares && !statement.starts_with('#') && !statement.contains("enum ") {
+            assert!(
+                new_decls.contains(statement),
+                "the baseline's declaration is gone or changed: {statement}"
+            );
+            statements += 1;
+        }
+    }
+    assert!(
+        old_constants.len() >= 28 && statements >= 40,
+        "only {} constants and {statements} declarations read from the baseline",
+        old_constants.len()
+    );
+}
