@@ -135,42 +135,6 @@ typedef struct edgeclass_result edgeclass_result;
 // service itself lives while any handle or running request uses it.
 typedef struct edgeclass_service edgeclass_service;
 
-// A service's model and memory figures (`edgeclass_service_get_info`).
-typedef struct edgeclass_service_info {
-  // Model input: channels, height, width (batch is 1).
-  uint32_t channels;
-  uint32_t height;
-  uint32_t width;
-  // Number of classes (length of every probability vector).
-  uint32_t classes;
-  // Whether labels are available (`edgeclass_service_label`).
-  bool has_labels;
-  // Memory limit in bytes (`LocalInferenceServiceMemoryLimitKB` x 1024).
-  uint64_t limit_bytes;
-  // Weights and plan, measured while loading.
-  uint64_t model_bytes;
-  // The highest heap use while loading the model.
-  uint64_t load_peak_bytes;
-  // Activation peak of one inference, measured on the warm-up run.
-  uint64_t activation_bytes;
-  // Per worker: tensor and resize buffers.
-  uint64_t worker_buffer_bytes;
-  uint32_t workers;
-  // Per worker: the most an image decode may use; larger images are refused.
-  uint64_t image_bytes;
-  // Whether the figures above were measured (heap accounting on) rather than estimated.
-  bool measured;
-  // Requests so far, and how they ended.
-  uint64_t requests;
-  uint64_t succeeded;
-  uint64_t failed;
-  uint64_t timeouts;
-  uint64_t cancelled;
-  uint64_t refused_memory;
-  // Highest heap use of a single request.
-  uint64_t request_peak_bytes;
-} edgeclass_service_info;
-
 // Timings and sizes of one request (`edgeclass_result_stats`), microseconds and bytes.
 typedef struct edgeclass_call_stats {
   uint64_t wait_us;
@@ -181,10 +145,6 @@ typedef struct edgeclass_call_stats {
   uint32_t decoded_width;
   uint32_t decoded_height;
 } edgeclass_call_stats;
-
-// Log callback: `level` 1 error, 2 warn, 3 info, 4 debug, 5 trace; `message` is valid only
-// during the call. May be called from any thread that calls into edgeclass.
-typedef void (*edgeclass_log_fn)(void *user_data, int32_t level, const char *message);
 
 // One spooled sample, as the upload callback sees it. Every pointer is valid only during the
 // callback. Upload `data` (`len` bytes, type `content_type`) to `s3://bucket/key`.
@@ -256,121 +216,49 @@ typedef struct edgeclass_feedback_stats {
   bool mqtt_connected;
 } edgeclass_feedback_stats;
 
+// Log callback: `level` 1 error, 2 warn, 3 info, 4 debug, 5 trace; `message` is valid only
+// during the call. May be called from any thread that calls into edgeclass.
+typedef void (*edgeclass_log_fn)(void *user_data, int32_t level, const char *message);
+
+// A service's model and memory figures (`edgeclass_service_get_info`).
+typedef struct edgeclass_service_info {
+  // Model input: channels, height, width (batch is 1).
+  uint32_t channels;
+  uint32_t height;
+  uint32_t width;
+  // Number of classes (length of every probability vector).
+  uint32_t classes;
+  // Whether labels are available (`edgeclass_service_label`).
+  bool has_labels;
+  // Memory limit in bytes (`LocalInferenceServiceMemoryLimitKB` x 1024).
+  uint64_t limit_bytes;
+  // Weights and plan, measured while loading.
+  uint64_t model_bytes;
+  // The highest heap use while loading the model.
+  uint64_t load_peak_bytes;
+  // Activation peak of one inference, measured on the warm-up run.
+  uint64_t activation_bytes;
+  // Per worker: tensor and resize buffers.
+  uint64_t worker_buffer_bytes;
+  uint32_t workers;
+  // Per worker: the most an image decode may use; larger images are refused.
+  uint64_t image_bytes;
+  // Whether the figures above were measured (heap accounting on) rather than estimated.
+  bool measured;
+  // Requests so far, and how they ended.
+  uint64_t requests;
+  uint64_t succeeded;
+  uint64_t failed;
+  uint64_t timeouts;
+  uint64_t cancelled;
+  uint64_t refused_memory;
+  // Highest heap use of a single request.
+  uint64_t request_peak_bytes;
+} edgeclass_service_info;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
-
-// The ABI version (`EDGECLASS_ABI_VERSION` of the header the caller compiled against must match).
-uint32_t edgeclass_abi_version(void);
-
-// The library version, e.g. "0.1.0": a static NUL-terminated string.
-const char *edgeclass_version(void);
-
-// A status code's stable name ("EDGECLASS_TIMEOUT"): a static string, "EDGECLASS_UNKNOWN_STATUS"
-// for values that are not statuses.
-const char *edgeclass_status_name(uint32_t status);
-
-// The code of the last error on this thread: `EDGECLASS_OK` when the thread's last fallible call
-// succeeded (a success clears the last error).
-edgeclass_status edgeclass_last_error_code(void);
-
-// Copy the last error message of this thread into `buf` (capacity `cap`, always NUL-terminated
-// when `cap > 0`, truncated if short). Returns the size the whole message needs, NUL included
-// (1 when there is no error). `buf` may be NULL to ask for the size.
-//
-// # Safety
-// `buf` is NULL or valid for writing `cap` bytes.
-size_t edgeclass_last_error_message(char *buf, size_t cap);
-
-// A new, empty parameter set (NULL only if memory is exhausted).
-struct edgeclass_params *edgeclass_params_new(void);
-
-// Set one connector parameter (a later value for the same key replaces the earlier one).
-// Values are validated by `edgeclass_service_open`.
-//
-// # Safety
-// `params` comes from `edgeclass_params_new`; `key`, `value` are NUL-terminated strings.
-edgeclass_status edgeclass_params_set(struct edgeclass_params *params,
-                                      const char *key,
-                                      const char *value);
-
-// Free a parameter set (NULL is fine).
-//
-// # Safety
-// `params` is NULL or comes from `edgeclass_params_new` and is not used afterwards.
-void edgeclass_params_free(struct edgeclass_params *params);
-
-// Validate `params`, load the model, measure it against the memory limit and register the
-// service under its `LocalInferenceServiceName`. On success `*out` is a new handle.
-//
-// # Safety
-// `params` comes from `edgeclass_params_new`; `out` is valid for writing a pointer.
-edgeclass_status edgeclass_service_open(const struct edgeclass_params *params,
-                                        struct edgeclass_service **out);
-
-// A new handle to the open service called `name` (`EDGECLASS_UNKNOWN_SERVICE` if none).
-//
-// # Safety
-// `name` is a NUL-terminated string; `out` is valid for writing a pointer.
-edgeclass_status edgeclass_service_find(const char *name, struct edgeclass_service **out);
-
-// Close a service: unregister its name (so it can be opened again) and free this handle.
-// Requests running on other threads finish first; other handles stay valid (NULL is fine).
-//
-// # Safety
-// `service` is NULL or a handle from this library, not used afterwards.
-void edgeclass_service_close(struct edgeclass_service *service);
-
-// Free a handle without closing the service (for handles from `edgeclass_service_find`).
-//
-// # Safety
-// `service` is NULL or a handle from this library, not used afterwards.
-void edgeclass_service_free(struct edgeclass_service *service);
-
-// The service's model shape, memory budget and counters.
-//
-// # Safety
-// `service` is a live handle; `out` is valid for writing an `edgeclass_service_info`.
-edgeclass_status edgeclass_service_get_info(const struct edgeclass_service *service,
-                                            struct edgeclass_service_info *out);
-
-// Copy the label of class `index` into `buf` (see `edgeclass_last_error_message` for the
-// buffer rules); `*needed` gets the size including the NUL (`buf` NULL and `cap` 0: only the
-// size, EDGECLASS_OK). `EDGECLASS_INVALID_ARGUMENT` when the model has no labels or `index` is
-// out of range.
-//
-// # Safety
-// `service` is a live handle; `buf` is NULL or valid for `cap` bytes; `needed` is NULL or valid.
-edgeclass_status edgeclass_service_label(const struct edgeclass_service *service,
-                                         size_t index,
-                                         char *buf,
-                                         size_t cap,
-                                         size_t *needed);
-
-// A new request: pass it to `edgeclass_classify` to be able to cancel it or to give it a
-// tighter deadline. NULL only if memory is exhausted.
-struct edgeclass_request *edgeclass_request_new(void);
-
-// Cancel the request: the call using it returns `EDGECLASS_CANCELLED` at its next check
-// (between decode stages or network nodes; at most one node's time). Any thread (NULL is fine).
-//
-// # Safety
-// `request` is NULL or a live request handle.
-void edgeclass_request_cancel(const struct edgeclass_request *request);
-
-// Give the request a deadline of `timeout_ms` after its start when shorter than the service's
-// `LocalInferenceServiceTimeoutSeconds` (0 restores the service's).
-//
-// # Safety
-// `request` is a live request handle.
-edgeclass_status edgeclass_request_set_timeout_ms(const struct edgeclass_request *request,
-                                                  uint64_t timeout_ms);
-
-// Free a request (NULL is fine). Not while a call still uses it.
-//
-// # Safety
-// `request` is NULL or a request handle no call is using, not used afterwards.
-void edgeclass_request_free(struct edgeclass_request *request);
 
 // Classify one encoded image. `content_type`: "image/jpeg", "image/png" (also "image/jpg",
 // "application/x-image"); the format is taken from the bytes. `request` may be NULL. On
@@ -451,23 +339,6 @@ edgeclass_status edgeclass_result_stats(const struct edgeclass_result *result,
 // # Safety
 // `result` is NULL or a live result, not used afterwards.
 void edgeclass_result_free(struct edgeclass_result *result);
-
-// Bytes the library has live on its heap now, and the peak since start or the last
-// `edgeclass_heap_reset_peak` (both 0 when heap accounting is off in this build).
-//
-// # Safety
-// `live` and `peak` are NULL or valid for writing.
-edgeclass_status edgeclass_heap_stats(uint64_t *live, uint64_t *peak);
-
-// Start a new heap peak measurement (see `edgeclass_heap_stats`).
-void edgeclass_heap_reset_peak(void);
-
-// Send edgeclass's log lines (each prefixed with the service name) to `callback`, or to stderr
-// when `callback` is NULL, up to `max_level` (0 off, 1 error ... 5 trace). Call it before
-// opening services; it may be called again to change the target.
-edgeclass_status edgeclass_set_log_callback(edgeclass_log_fn callback,
-                                            void *user_data,
-                                            int32_t max_level);
 
 // Open an ML Feedback connector from `params` (built with `edgeclass_params_new` /
 // `edgeclass_params_set`): the connector's `FeedbackConfigurationMap` (a JSON string) and
@@ -552,6 +423,135 @@ edgeclass_status edgeclass_feedback_flush(const struct edgeclass_feedback *fb, u
 // `fb` is a live handle; `out` is valid for writing an `edgeclass_feedback_stats`.
 edgeclass_status edgeclass_feedback_get_stats(const struct edgeclass_feedback *fb,
                                               struct edgeclass_feedback_stats *out);
+
+// The ABI version (`EDGECLASS_ABI_VERSION` of the header the caller compiled against must match).
+uint32_t edgeclass_abi_version(void);
+
+// The library version, e.g. "0.1.0": a static NUL-terminated string.
+const char *edgeclass_version(void);
+
+// A status code's stable name ("EDGECLASS_TIMEOUT"): a static string, "EDGECLASS_UNKNOWN_STATUS"
+// for values that are not statuses.
+const char *edgeclass_status_name(uint32_t status);
+
+// The code of the last error on this thread: `EDGECLASS_OK` when the thread's last fallible call
+// succeeded (a success clears the last error).
+edgeclass_status edgeclass_last_error_code(void);
+
+// Copy the last error message of this thread into `buf` (capacity `cap`, always NUL-terminated
+// when `cap > 0`, truncated if short). Returns the size the whole message needs, NUL included
+// (1 when there is no error). `buf` may be NULL to ask for the size.
+//
+// # Safety
+// `buf` is NULL or valid for writing `cap` bytes.
+size_t edgeclass_last_error_message(char *buf, size_t cap);
+
+// Bytes the library has live on its heap now, and the peak since start or the last
+// `edgeclass_heap_reset_peak` (both 0 when heap accounting is off in this build).
+//
+// # Safety
+// `live` and `peak` are NULL or valid for writing.
+edgeclass_status edgeclass_heap_stats(uint64_t *live, uint64_t *peak);
+
+// Start a new heap peak measurement (see `edgeclass_heap_stats`).
+void edgeclass_heap_reset_peak(void);
+
+// Send edgeclass's log lines (each prefixed with the service name) to `callback`, or to stderr
+// when `callback` is NULL, up to `max_level` (0 off, 1 error ... 5 trace). Call it before
+// opening services; it may be called again to change the target.
+edgeclass_status edgeclass_set_log_callback(edgeclass_log_fn callback,
+                                            void *user_data,
+                                            int32_t max_level);
+
+// A new, empty parameter set (NULL only if memory is exhausted).
+struct edgeclass_params *edgeclass_params_new(void);
+
+// Set one connector parameter (a later value for the same key replaces the earlier one).
+// Values are validated by `edgeclass_service_open`.
+//
+// # Safety
+// `params` comes from `edgeclass_params_new`; `key`, `value` are NUL-terminated strings.
+edgeclass_status edgeclass_params_set(struct edgeclass_params *params,
+                                      const char *key,
+                                      const char *value);
+
+// Free a parameter set (NULL is fine).
+//
+// # Safety
+// `params` is NULL or comes from `edgeclass_params_new` and is not used afterwards.
+void edgeclass_params_free(struct edgeclass_params *params);
+
+// A new request: pass it to `edgeclass_classify` to be able to cancel it or to give it a
+// tighter deadline. NULL only if memory is exhausted.
+struct edgeclass_request *edgeclass_request_new(void);
+
+// Cancel the request: the call using it returns `EDGECLASS_CANCELLED` at its next check
+// (between decode stages or network nodes; at most one node's time). Any thread (NULL is fine).
+//
+// # Safety
+// `request` is NULL or a live request handle.
+void edgeclass_request_cancel(const struct edgeclass_request *request);
+
+// Give the request a deadline of `timeout_ms` after its start when shorter than the service's
+// `LocalInferenceServiceTimeoutSeconds` (0 restores the service's).
+//
+// # Safety
+// `request` is a live request handle.
+edgeclass_status edgeclass_request_set_timeout_ms(const struct edgeclass_request *request,
+                                                  uint64_t timeout_ms);
+
+// Free a request (NULL is fine). Not while a call still uses it.
+//
+// # Safety
+// `request` is NULL or a request handle no call is using, not used afterwards.
+void edgeclass_request_free(struct edgeclass_request *request);
+
+// Validate `params`, load the model, measure it against the memory limit and register the
+// service under its `LocalInferenceServiceName`. On success `*out` is a new handle.
+//
+// # Safety
+// `params` comes from `edgeclass_params_new`; `out` is valid for writing a pointer.
+edgeclass_status edgeclass_service_open(const struct edgeclass_params *params,
+                                        struct edgeclass_service **out);
+
+// A new handle to the open service called `name` (`EDGECLASS_UNKNOWN_SERVICE` if none).
+//
+// # Safety
+// `name` is a NUL-terminated string; `out` is valid for writing a pointer.
+edgeclass_status edgeclass_service_find(const char *name, struct edgeclass_service **out);
+
+// Close a service: unregister its name (so it can be opened again) and free this handle.
+// Requests running on other threads finish first; other handles stay valid (NULL is fine).
+//
+// # Safety
+// `service` is NULL or a handle from this library, not used afterwards.
+void edgeclass_service_close(struct edgeclass_service *service);
+
+// Free a handle without closing the service (for handles from `edgeclass_service_find`).
+//
+// # Safety
+// `service` is NULL or a handle from this library, not used afterwards.
+void edgeclass_service_free(struct edgeclass_service *service);
+
+// The service's model shape, memory budget and counters.
+//
+// # Safety
+// `service` is a live handle; `out` is valid for writing an `edgeclass_service_info`.
+edgeclass_status edgeclass_service_get_info(const struct edgeclass_service *service,
+                                            struct edgeclass_service_info *out);
+
+// Copy the label of class `index` into `buf` (see `edgeclass_last_error_message` for the
+// buffer rules); `*needed` gets the size including the NUL (`buf` NULL and `cap` 0: only the
+// size, EDGECLASS_OK). `EDGECLASS_INVALID_ARGUMENT` when the model has no labels or `index` is
+// out of range.
+//
+// # Safety
+// `service` is a live handle; `buf` is NULL or valid for `cap` bytes; `needed` is NULL or valid.
+edgeclass_status edgeclass_service_label(const struct edgeclass_service *service,
+                                         size_t index,
+                                         char *buf,
+                                         size_t cap,
+                                         size_t *needed);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,0 +1,211 @@
+//! `edgeclass_service`: open, find, close, describe a local inference service.
+
+use std::ffi::c_char;
+use std::sync::Arc;
+
+use super::boundary::*;
+use super::edgeclass_status;
+use super::logger;
+use super::params::edgeclass_params;
+use crate::error::invalid_argument;
+use crate::service::{self, registry, Service};
+
+/// An open local inference service (a handle to it). Thread-safe: any number of threads may call
+/// `edgeclass_classify` on the same handle at once; at most `EdgeclassWorkers` requests run at a
+/// time, the others wait until their deadline. Lifetime: from `edgeclass_service_open` /
+/// `edgeclass_service_find` until `edgeclass_service_close` / `edgeclass_service_free`; the
+/// service itself lives while any handle or running request uses it.
+pub struct edgeclass_service {
+    pub(super) service: Arc<Service>,
+}
+
+/// A service's model and memory figures (`edgeclass_service_get_info`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct edgeclass_service_info {
+    /// Model input: channels, height, width (batch is 1).
+    pub channels: u32,
+    pub height: u32,
+    pub width: u32,
+    /// Number of classes (length of every probability vector).
+    pub classes: u32,
+    /// Whether labels are available (`edgeclass_service_label`).
+    pub has_labels: bool,
+    /// Memory limit in bytes (`LocalInferenceServiceMemoryLimitKB` x 1024).
+    pub limit_bytes: u64,
+    /// Weights and plan, measured while loading.
+    pub model_bytes: u64,
+    /// The highest heap use while loading the model.
+    pub load_peak_bytes: u64,
+    /// Activation peak of one inference, measured on the warm-up run.
+    pub activation_bytes: u64,
+    /// Per worker: tensor and resize buffers.
+    pub worker_buffer_bytes: u64,
+    pub workers: u32,
+    /// Per worker: the most an image decode may use; larger images are refused.
+    pub image_bytes: u64,
+    /// Whether the figures above were measured (heap accounting on) rather than estimated.
+    pub measured: bool,
+    /// Requests so far, and how they ended.
+    pub requests: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub timeouts: u64,
+    pub cancelled: u64,
+    pub refused_memory: u64,
+    /// Highest heap use of a single request.
+    pub request_peak_bytes: u64,
+}
+
+/// Validate `params`, load the model, measure it against the memory limit and register the
+/// service under its `LocalInferenceServiceName`. On success `*out` is a new handle.
+///
+/// # Safety
+/// `params` comes from `edgeclass_params_new`; `out` is valid for writing a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgeclass_service_open(
+    params: *const edgeclass_params,
+    out: *mut *mut edgeclass_service,
+) -> edgeclass_status {
+    guard(|| {
+        if out.is_null() {
+            return Err(invalid_argument("out is NULL"));
+        }
+        // SAFETY: caller contract.
+        let p = unsafe { handle(params, "params")? };
+        logger::install_default();
+        let service = registry::open(&p.map)?;
+        let h = Box::into_raw(Box::new(edgeclass_service { service }));
+        // SAFETY: checked non-NULL above.
+        unsafe { write_out(out, h, "out") }
+    })
+}
+
+/// A new handle to the open service called `name` (`EDGECLASS_UNKNOWN_SERVICE` if none).
+///
+/// # Safety
+/// `name` is a NUL-terminated string; `out` is valid for writing a pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgeclass_service_find(
+    name: *const c_char,
+    out: *mut *mut edgeclass_service,
+) -> edgeclass_status {
+    guard(|| {
+        // Check `out` before creating the handle, or a NULL `out` would leak it.
+        if out.is_null() {
+            return Err(invalid_argument("out is NULL"));
+        }
+        // SAFETY: caller contract.
+        let name = unsafe { text(name, "name")? };
+        let service = registry::get(name)
+            .ok_or_else(|| service::unknown_service(service::ALGO_TYPE, name))?;
+        let h = Box::into_raw(Box::new(edgeclass_service { service }));
+        // SAFETY: caller contract.
+        unsafe { write_out(out, h, "out") }
+    })
+}
+
+/// Close a service: unregister its name (so it can be opened again) and free this handle.
+/// Requests running on other threads finish first; other handles stay valid (NULL is fine).
+///
+/// # Safety
+/// `service` is NULL or a handle from this library, not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgeclass_service_close(service: *mut edgeclass_service) {
+    guard_value((), || {
+        if !service.is_null() {
+            // SAFETY: created by Box::into_raw in open/find, freed once.
+            let h = unsafe { Box::from_raw(service) };
+            if registry::get(h.service.name()).is_some_and(|s| Arc::ptr_eq(&s, &h.service)) {
+                registry::close(h.service.name());
+            }
+        }
+    })
+}
+
+/// Free a handle without closing the service (for handles from `edgeclass_service_find`).
+///
+/// # Safety
+/// `service` is NULL or a handle from this library, not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgeclass_service_free(service: *mut edgeclass_service) {
+    guard_value((), || {
+        if !service.is_null() {
+            // SAFETY: created by Box::into_raw in open/find, freed once.
+            drop(unsafe { Box::from_raw(service) });
+        }
+    })
+}
+
+/// The service's model shape, memory budget and counters.
+///
+/// # Safety
+/// `service` is a live handle; `out` is valid for writing an `edgeclass_service_info`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgeclass_service_get_info(
+    service: *const edgeclass_service,
+    out: *mut edgeclass_service_info,
+) -> edgeclass_status {
+    guard(|| {
+        // SAFETY: caller contract.
+        let s = &unsafe { handle(service, "service")? }.service;
+        let m = &s.model().info;
+        let b = s.budget();
+        let st = s.stats();
+        let info = edgeclass_service_info {
+            channels: m.input_shape[1] as u32,
+            height: m.input_shape[2] as u32,
+            width: m.input_shape[3] as u32,
+            classes: m.classes as u32,
+            has_labels: s.model().labels.is_some(),
+            limit_bytes: b.limit,
+            model_bytes: b.model_bytes,
+            load_peak_bytes: b.load_peak_bytes,
+            activation_bytes: b.activation_bytes,
+            worker_buffer_bytes: b.worker_buffer_bytes,
+            workers: b.workers as u32,
+            image_bytes: b.image_bytes,
+            measured: b.measured,
+            requests: st.requests,
+            succeeded: st.succeeded,
+            failed: st.failed,
+            timeouts: st.timeouts,
+            cancelled: st.cancelled,
+            refused_memory: st.refused_memory,
+            request_peak_bytes: st.request_peak_bytes,
+        };
+        // SAFETY: caller contract.
+        unsafe { write_out(out, info, "out") }
+    })
+}
+
+/// Copy the label of class `index` into `buf` (see `edgeclass_last_error_message` for the
+/// buffer rules); `*needed` gets the size including the NUL (`buf` NULL and `cap` 0: only the
+/// size, EDGECLASS_OK). `EDGECLASS_INVALID_ARGUMENT` when the model has no labels or `index` is
+/// out of range.
+///
+/// # Safety
+/// `service` is a live handle; `buf` is NULL or valid for `cap` bytes; `needed` is NULL or valid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgeclass_service_label(
+    service: *const edgeclass_service,
+    index: usize,
+    buf: *mut c_char,
+    cap: usize,
+    needed: *mut usize,
+) -> edgeclass_status {
+    guard(|| {
+        // SAFETY: caller contract.
+        let s = &unsafe { handle(service, "service")? }.service;
+        let labels = s
+            .model()
+            .labels
+            .as_ref()
+            .ok_or_else(|| invalid_argument("the model has no labels"))?;
+        let label = labels.get(index).ok_or_else(|| {
+            invalid_argument(format!("label index {index} >= {} classes", labels.len()))
+        })?;
+        // SAFETY: caller contract.
+        unsafe { copy_text_out(label, buf, cap, needed, "the label") }
+    })
+}
