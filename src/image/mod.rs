@@ -115,6 +115,7 @@ pub struct ImageInfo {
 }
 
 /// Parsed headers, kept so the decode does not parse them twice.
+#[derive(Debug)]
 enum Header {
     Jpeg(jpeg::JpegHeader),
     Png(png::PngHeader),
@@ -124,7 +125,22 @@ enum Header {
 /// Refuses unsupported content types and formats, and sizes over the caps (`Code::ImageTooLarge`,
 /// `Code::MemoryLimit`), in time independent of the declared size.
 pub fn probe(content_type: &str, bytes: &[u8], options: &DecodeOptions) -> Result<ImageInfo> {
-    probe_header(content_type, bytes, options).map(|(info, _)| info)
+    probe_image(content_type, bytes, options).map(|p| p.info)
+}
+
+/// What [`probe_image`] read from the headers, kept so that the decode of the same bytes
+/// ([`ImageDecoder::decode_probed`], [`Preprocessor::preprocess_probed`]) does not read them
+/// again: one probe per request, and its content-type warning logged once.
+#[derive(Debug)]
+pub struct Probe {
+    /// What the headers say.
+    pub info: ImageInfo,
+    header: Header,
+}
+
+/// [`probe`], keeping the parsed headers for the decode.
+pub fn probe_image(content_type: &str, bytes: &[u8], options: &DecodeOptions) -> Result<Probe> {
+    probe_header(content_type, bytes, options).map(|(info, header)| Probe { info, header })
 }
 
 fn probe_header(
@@ -291,8 +307,19 @@ impl ImageDecoder {
         bytes: &[u8],
         mode: ColorMode,
     ) -> Result<DecodedView<'_>> {
+        let probe = probe_image(content_type, bytes, &self.options)?;
+        self.decode_probed(probe, bytes, mode)
+    }
+
+    /// Decode `bytes`, whose headers `probe` (made with this decoder's options) has read.
+    pub fn decode_probed(
+        &mut self,
+        probe: Probe,
+        bytes: &[u8],
+        mode: ColorMode,
+    ) -> Result<DecodedView<'_>> {
         let options = self.options;
-        let (info, header) = probe_header(content_type, bytes, &options)?;
+        let Probe { info, header } = probe;
         let (w, h) = (info.stored_width as usize, info.stored_height as usize);
         let len = match &header {
             Header::Jpeg(hd) => {
@@ -446,6 +473,18 @@ impl Preprocessor {
         bytes: &[u8],
         out: &mut [f32],
     ) -> Result<PreprocessStats> {
+        let probe = probe_image(content_type, bytes, &self.decoder.options)?;
+        self.preprocess_probed(probe, bytes, out)
+    }
+
+    /// [`Preprocessor::preprocess`] of bytes whose headers `probe` (made with this
+    /// preprocessor's options) has read.
+    pub fn preprocess_probed(
+        &mut self,
+        probe: Probe,
+        bytes: &[u8],
+        out: &mut [f32],
+    ) -> Result<PreprocessStats> {
         if out.len() != self.input_len() {
             return Err(Error::new(
                 Code::BufferTooSmall,
@@ -462,7 +501,7 @@ impl Preprocessor {
             ColorMode::Rgb
         };
         let started = Instant::now();
-        let view = self.decoder.decode(content_type, bytes, mode)?;
+        let view = self.decoder.decode_probed(probe, bytes, mode)?;
         let decoded = Instant::now();
         self.resizer.resize(
             view.pixels,

@@ -325,8 +325,9 @@ impl Service {
         };
         deadline.check("admission")?;
         // Headers only: refuse what cannot fit before a single pixel buffer exists.
-        let info = image::probe(content_type, body, &self.config.decode)?;
-        let needed = image::buffer_bytes_for(&info) as u64;
+        let probe = image::probe_image(content_type, body, &self.config.decode)?;
+        let info = &probe.info;
+        let needed = image::buffer_bytes_for(info) as u64;
         if needed > self.budget.image_bytes {
             return Err(memory_limit(format!(
                 "the {}x{} image needs {needed} bytes to decode; the service has {} bytes per request left within its limit of {} bytes",
@@ -335,7 +336,7 @@ impl Service {
         }
         let mut worker = self.acquire(&deadline)?;
         let waited = started.elapsed();
-        let result = self.run_worker(&mut worker, content_type, body, &deadline);
+        let result = self.run_worker(&mut worker, probe, body, &deadline);
         self.release(worker);
         let (probs, logits, mut stats) = result?;
         stats.wait_us = waited.as_micros() as u64;
@@ -349,12 +350,13 @@ impl Service {
     fn run_worker(
         &self,
         w: &mut Worker,
-        content_type: &str,
+        probe: image::Probe,
         body: &[u8],
         deadline: &Deadline,
     ) -> Result<(Vec<f32>, Option<Vec<f32>>, CallStats)> {
         deadline.check("decode")?;
-        let pre = w.pre.preprocess(content_type, body, &mut w.input)?;
+        // The admission's probe: the headers are read (and a content-type warning logged) once.
+        let pre = w.pre.preprocess_probed(probe, body, &mut w.input)?;
         deadline.check("inference")?;
         let done = w.inference.run(std::mem::take(&mut w.input), deadline);
         w.input = done.input;
