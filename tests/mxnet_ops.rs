@@ -244,3 +244,60 @@ fn a_model_loads_from_memory_like_from_disk() {
         .unwrap();
     assert_eq!(a, b);
 }
+
+/// The operator table (`graph/operators.rs`) is what the importer accepts, what its error lists,
+/// and what the README lists.
+#[test]
+fn the_operator_table_is_the_one_list() {
+    let names: Vec<&str> = graph::operators::names().collect();
+    assert!(names.len() >= 20, "{names:?}");
+    let single = |op: &str| {
+        format!(
+            r#"{{"nodes": [{{"op": "null", "name": "data"}},
+            {{"op": "{op}", "name": "n1", "inputs": [[0,0,0]]}}],
+            "heads": [[1,0,0]]}}"#
+        )
+    };
+    // Every name in the table is wired (a node may still fail for want of attributes or
+    // parameters, but never as an unknown operator).
+    for op in &names {
+        let symbol = symbol::parse(&single(op)).unwrap();
+        if let Err(e) = graph::build(&symbol, HashMap::new(), [1, 1, 2, 2]) {
+            assert!(!e.message.contains("unsupported operator"), "{op}: {e}");
+        }
+    }
+    // An unknown one is refused with the whole table as the supported list.
+    let e = graph::build(
+        &symbol::parse(&single("Deconvolution")).unwrap(),
+        HashMap::new(),
+        [1, 1, 2, 2],
+    )
+    .err()
+    .unwrap();
+    assert_eq!(e.code, edgeclass::Code::UnsupportedOperator);
+    let listed = e.message.split_once("supported: ").unwrap().1;
+    let listed: Vec<&str> = listed
+        .split([',', '/', ' ', '('])
+        .filter(|s| !s.is_empty())
+        .take_while(|s| !s.starts_with("UNSUPPORTED"))
+        .collect();
+    let mut want = names.clone();
+    want.sort_unstable();
+    let mut got = listed.clone();
+    got.sort_unstable();
+    assert_eq!(got, want, "{e}");
+    // The README's list of operators names each of them.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let list = readme
+        .split_once("- Operators: ")
+        .and_then(|(_, rest)| rest.split_once("\n- "))
+        .expect("README: the `- Operators:` item")
+        .0;
+    for op in &names {
+        assert!(
+            list.contains(&format!("`{op}`")),
+            "README's operator list does not name `{op}`"
+        );
+    }
+}
