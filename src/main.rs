@@ -1,6 +1,6 @@
 //! `edgeclass`: the command-line face of the library (a thin layer over it).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -191,7 +191,7 @@ fn model_path(args: &Args) -> Result<&PathBuf> {
 
 fn info(args: &Args) -> Result<()> {
     let t0 = Instant::now();
-    let imported = ImportedModel::load(model_path(args)?)?;
+    let imported = load_model(model_path(args)?, ImportedModel::load)?;
     let import = t0.elapsed();
     let i = &imported.info;
     println!("model:       {} ({})", i.origin, i.format);
@@ -237,10 +237,50 @@ fn info(args: &Args) -> Result<()> {
     Ok(())
 }
 
+/// Read an input file (an image or a tensor). A file that cannot be read is a bad argument, not
+/// a missing model (the library's `io` error says MODEL_NOT_FOUND for a missing file).
+fn read_input(path: &Path, what: &str) -> Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|e| invalid_argument(format!("{what} {}: cannot read it: {e}", path.display())))
+}
+
+/// Load the model at `path` with `load`; when nothing loads from a directory that holds an
+/// archive (a SageMaker `model.tar.gz` unpacked into its own folder, say), name the archive.
+fn load_model<T>(path: &Path, load: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    load(path).map_err(|e| {
+        if e.code != edgeclass::Code::ModelNotFound || !path.is_dir() {
+            return e;
+        }
+        let archives: Vec<String> = std::fs::read_dir(path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|p| {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                p.is_file()
+                    && [".tar.gz", ".tgz", ".tar"]
+                        .iter()
+                        .any(|x| name.ends_with(x))
+            })
+            .map(|p| p.display().to_string())
+            .collect();
+        if archives.is_empty() {
+            e
+        } else {
+            let message = format!(
+                "{}; this folder holds {}: pass that file as --model",
+                e.message,
+                archives.join(", ")
+            );
+            Error::new(e.code, message)
+        }
+    })
+}
+
 /// Read an input tensor: `.npy` float32, or raw little-endian f32; `len` values expected.
-fn read_tensor(path: &PathBuf, len: usize) -> Result<Vec<f32>> {
-    let bytes =
-        std::fs::read(path).map_err(|e| edgeclass::error::io(path, e).context("--tensor"))?;
+fn read_tensor(path: &Path, len: usize) -> Result<Vec<f32>> {
+    let bytes = read_input(path, "--tensor")?;
     let values = if bytes.starts_with(b"\x93NUMPY") {
         Npy::parse(&bytes)?.to_f32()?
     } else {
@@ -269,50 +309,75 @@ fn classify(args: &Args) -> Result<()> {
             "classify needs IMAGE files or --tensor FILE",
         ));
     }
-    let model = Model::load_with_threads(model_path(args)?, args.threads)?;
+    let model = load_model(model_path(args)?, |p| {
+        Model::load_with_threads(p, args.threads)
+    })?;
     let mut state = model.new_state()?;
     let [_, c, h, w] = model.info.input_shape;
     let mut input = vec![0f32; model.info.input_len()];
     let mut pre: Option<Preprocessor> = None;
-    let many = args.tensors.len() + args.images.len() > 1;
+    let inputs = args.tensors.len() + args.images.len();
+    let many = inputs > 1;
     let content_type = args
         .content_type
         .as_deref()
         .unwrap_or("application/x-image");
+    // Every input gets its answer or its error; one bad file does not hide the others' answers.
+    let mut failed: Option<(usize, Error)> = None;
     for path in args.images.iter().chain(&args.tensors) {
         let is_tensor = args.tensors.contains(path);
-        if is_tensor {
-            input = read_tensor(path, model.info.input_len())?;
-        } else {
-            let bytes = std::fs::read(path).map_err(|e| edgeclass::error::io(path, e))?;
-            let pre = match &mut pre {
-                Some(p) => p,
-                None => pre.insert(Preprocessor::new(c, h, w, args.decode)?),
-            };
-            pre.preprocess(content_type, &bytes, &mut input)
-                .map_err(|e| e.context(path.display()))?;
-        }
-        let out = model
-            .run(&mut state, &input)
-            .map_err(|e: Error| e.context(path.display()))?;
-        match args.top {
-            None if many => println!("{}: {}", path.display(), connector_body(&out.probs)),
-            None => println!("{}", connector_body(&out.probs)),
-            Some(k) => {
-                if many {
-                    println!("{}:", path.display());
-                }
-                for (rank, &i) in top_k(&out.probs, k).iter().enumerate() {
-                    let label = model
-                        .labels
-                        .as_ref()
-                        .map_or(String::new(), |l| format!(" \"{}\"", l[i]));
-                    println!("{:>3}. class {i}{label}: {}", rank + 1, out.probs[i]);
+        let mut one = || -> Result<()> {
+            if is_tensor {
+                input = read_tensor(path, model.info.input_len())?;
+            } else {
+                let bytes = read_input(path, "image")?;
+                let pre = match &mut pre {
+                    Some(p) => p,
+                    None => pre.insert(Preprocessor::new(c, h, w, args.decode)?),
+                };
+                pre.preprocess(content_type, &bytes, &mut input)
+                    .map_err(|e| e.context(path.display()))?;
+            }
+            let out = model
+                .run(&mut state, &input)
+                .map_err(|e: Error| e.context(path.display()))?;
+            match args.top {
+                None if many => println!("{}: {}", path.display(), connector_body(&out.probs)),
+                None => println!("{}", connector_body(&out.probs)),
+                Some(k) => {
+                    if many {
+                        println!("{}:", path.display());
+                    }
+                    for (rank, &i) in top_k(&out.probs, k).iter().enumerate() {
+                        let label = model
+                            .labels
+                            .as_ref()
+                            .map_or(String::new(), |l| format!(" \"{}\"", l[i]));
+                        println!("{:>3}. class {i}{label}: {}", rank + 1, out.probs[i]);
+                    }
                 }
             }
+            Ok(())
+        };
+        if let Err(e) = one() {
+            if !many {
+                return Err(e);
+            }
+            eprintln!("edgeclass: error: {e}");
+            let count = failed.as_ref().map_or(0, |(n, _)| *n) + 1;
+            failed = Some((count, failed.map_or(e, |(_, first)| first)));
         }
     }
-    Ok(())
+    match failed {
+        None => Ok(()),
+        Some((count, first)) => Err(Error::new(
+            first.code,
+            format!(
+                "{count} of {inputs} inputs failed (each above); the first: {}",
+                first.message
+            ),
+        )),
+    }
 }
 
 fn convert(args: &Args) -> Result<()> {
@@ -320,7 +385,7 @@ fn convert(args: &Args) -> Result<()> {
         .out
         .as_ref()
         .ok_or_else(|| invalid_argument("convert needs --out FILE.nnef.tgz"))?;
-    let imported = ImportedModel::load(model_path(args)?)?;
+    let imported = load_model(model_path(args)?, ImportedModel::load)?;
     imported.save_nnef(out)?;
     eprintln!("wrote {}", out.display());
     Ok(())
@@ -348,7 +413,7 @@ fn bench(args: &Args) -> Result<()> {
     }
     let path = model_path(args)?;
     let t0 = Instant::now();
-    let imported = ImportedModel::load(path)?;
+    let imported = load_model(path, ImportedModel::load)?;
     let import = t0.elapsed();
     let t1 = Instant::now();
     let model = imported.into_model_with_threads(args.threads)?;
@@ -376,7 +441,7 @@ fn bench(args: &Args) -> Result<()> {
         .map(|i| (i * 7 % 256) as f32)
         .collect();
     if let Some(image) = args.images.first() {
-        let bytes = std::fs::read(image).map_err(|e| edgeclass::error::io(image, e))?;
+        let bytes = read_input(image, "image")?;
         let ct = args
             .content_type
             .as_deref()
@@ -426,9 +491,11 @@ fn bench_json(args: &Args) -> Result<()> {
         .first()
         .ok_or_else(|| invalid_argument("bench --json needs an IMAGE"))?;
     let t0 = Instant::now();
-    let model = Model::load_with_threads(model_path(args)?, args.threads)?;
+    let model = load_model(model_path(args)?, |p| {
+        Model::load_with_threads(p, args.threads)
+    })?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
-    let bytes = std::fs::read(image).map_err(|e| edgeclass::error::io(image, e))?;
+    let bytes = read_input(image, "image")?;
     let ct = args
         .content_type
         .as_deref()
