@@ -22,52 +22,29 @@ pub(super) struct Operator {
 
 const ALL_INPUTS: usize = usize::MAX;
 
+impl Operator {
+    /// A family that reads all its inputs and is no softmax (most of them).
+    const fn plain(names: &'static [&'static str], lower: Lower) -> Operator {
+        Operator {
+            names,
+            lower,
+            softmax: false,
+            forward_inputs: ALL_INPUTS,
+        }
+    }
+}
+
 /// Every operator edgeclass implements.
 pub(super) const OPERATORS: &[Operator] = &[
-    Operator {
-        names: &["_copy", "identity", "Dropout"],
-        lower: |b, n| b.identity(n),
-        softmax: false,
-        forward_inputs: ALL_INPUTS,
-    },
-    Operator {
-        names: &["Cast"],
-        lower: |b, n| b.cast(n),
-        softmax: false,
-        forward_inputs: ALL_INPUTS,
-    },
-    Operator {
-        names: &["BatchNorm"],
-        lower: |b, n| b.batch_norm(n),
-        softmax: false,
-        forward_inputs: ALL_INPUTS,
-    },
-    Operator {
-        names: &["Convolution"],
-        lower: |b, n| b.convolution(n),
-        softmax: false,
-        forward_inputs: ALL_INPUTS,
-    },
-    Operator {
-        names: &["Activation"],
-        lower: |b, n| b.activation(n),
-        softmax: false,
-        forward_inputs: ALL_INPUTS,
-    },
-    Operator {
-        names: &["relu"],
-        lower: |b, n| b.relu_op(n),
-        softmax: false,
-        forward_inputs: ALL_INPUTS,
-    },
-    Operator {
-        names: &["Pooling"],
-        lower: |b, n| b.pooling(n),
-        softmax: false,
-        forward_inputs: ALL_INPUTS,
-    },
-    Operator {
-        names: &[
+    Operator::plain(&["_copy", "identity", "Dropout"], |b, n| b.identity(n)),
+    Operator::plain(&["Cast"], |b, n| b.cast(n)),
+    Operator::plain(&["BatchNorm"], |b, n| b.batch_norm(n)),
+    Operator::plain(&["Convolution"], |b, n| b.convolution(n)),
+    Operator::plain(&["Activation"], |b, n| b.activation(n)),
+    Operator::plain(&["relu"], |b, n| b.relu_op(n)),
+    Operator::plain(&["Pooling"], |b, n| b.pooling(n)),
+    Operator::plain(
+        &[
             "elemwise_add",
             "_plus",
             "_Plus",
@@ -75,22 +52,10 @@ pub(super) const OPERATORS: &[Operator] = &[
             "broadcast_add",
             "broadcast_plus",
         ],
-        lower: |b, n| b.add(n),
-        softmax: false,
-        forward_inputs: ALL_INPUTS,
-    },
-    Operator {
-        names: &["Flatten", "flatten"],
-        lower: |b, n| b.flatten_op(n),
-        softmax: false,
-        forward_inputs: ALL_INPUTS,
-    },
-    Operator {
-        names: &["FullyConnected"],
-        lower: |b, n| b.fully_connected(n),
-        softmax: false,
-        forward_inputs: ALL_INPUTS,
-    },
+        |b, n| b.add(n),
+    ),
+    Operator::plain(&["Flatten", "flatten"], |b, n| b.flatten_op(n)),
+    Operator::plain(&["FullyConnected"], |b, n| b.fully_connected(n)),
     Operator {
         names: &["SoftmaxOutput"],
         lower: |b, n| b.softmax(n),
