@@ -70,6 +70,34 @@ pub(super) unsafe fn handle<'a, T>(p: *const T, what: &str) -> Result<&'a T> {
     unsafe { p.as_ref() }.ok_or_else(|| invalid_argument(format!("{what} is NULL")))
 }
 
+/// Give C a new handle through `out`. `out` is checked before `make` runs, so that a NULL `out`
+/// cannot leak what `make` creates; then the boxed value is written there. Every handle C holds
+/// comes from here or from a `*_new` (`Box::into_raw`), and goes back through [`take_handle`].
+///
+/// # Safety
+/// `out` is NULL or valid for writing a pointer.
+pub(super) unsafe fn give_handle<T>(
+    out: *mut *mut T,
+    make: impl FnOnce() -> Result<T>,
+) -> Result<()> {
+    if out.is_null() {
+        return Err(invalid_argument("out is NULL"));
+    }
+    let handle = Box::into_raw(Box::new(make()?));
+    // SAFETY: non-NULL, and valid for writes per the caller's contract.
+    unsafe { out.write(handle) };
+    Ok(())
+}
+
+/// Take back a handle C got from [`give_handle`] or a `*_new` (`None` for NULL).
+///
+/// # Safety
+/// `p` is NULL or such a handle, not yet taken back, and C does not use it afterwards.
+pub(super) unsafe fn take_handle<T>(p: *mut T) -> Option<Box<T>> {
+    // SAFETY: created by Box::into_raw and taken back once, per the caller's contract.
+    (!p.is_null()).then(|| unsafe { Box::from_raw(p) })
+}
+
 /// # Safety
 /// `p` is NULL or valid for writing a `T`.
 pub(super) unsafe fn write_out<T>(p: *mut T, value: T, what: &str) -> Result<()> {

@@ -8,7 +8,6 @@ use super::edgeclass_status;
 use super::request::edgeclass_request;
 use super::service::edgeclass_service;
 use crate::answer::connector_body;
-use crate::error::{invalid_argument, Result};
 use crate::model::top_k;
 use crate::service::{registry, Classification};
 
@@ -32,19 +31,13 @@ pub struct edgeclass_call_stats {
     pub decoded_height: u32,
 }
 
-pub(super) fn finish(
-    result: Result<Classification>,
-    out: *mut *mut edgeclass_result,
-) -> Result<()> {
-    let classification = result?;
+/// The result handle of a classification.
+pub(super) fn result(classification: Classification) -> edgeclass_result {
     let body = connector_body(&classification.probs);
-    let r = Box::into_raw(Box::new(edgeclass_result {
+    edgeclass_result {
         classification,
         body,
-    }));
-    // SAFETY: `out` was checked non-NULL by the caller of finish.
-    unsafe { out.write(r) };
-    Ok(())
+    }
 }
 
 /// Classify one encoded image. `content_type`: "image/jpeg", "image/png" (also "image/jpg",
@@ -64,19 +57,20 @@ pub unsafe extern "C" fn edgeclass_classify(
     out: *mut *mut edgeclass_result,
 ) -> edgeclass_status {
     guard(|| {
-        if out.is_null() {
-            return Err(invalid_argument("out is NULL"));
-        }
         // SAFETY: caller contract for each pointer.
-        let (s, ct, bytes, req) = unsafe {
-            (
-                handle(service, "service")?,
-                text(content_type, "content_type")?,
-                bytes(body, body_len, "body", "body_len")?,
-                request.as_ref(),
-            )
-        };
-        finish(s.service.classify(ct, bytes, req.map(|r| &r.request)), out)
+        unsafe {
+            give_handle(out, || {
+                let (s, ct, bytes, req) = (
+                    handle(service, "service")?,
+                    text(content_type, "content_type")?,
+                    bytes(body, body_len, "body", "body_len")?,
+                    request.as_ref(),
+                );
+                s.service
+                    .classify(ct, bytes, req.map(|r| &r.request))
+                    .map(result)
+            })
+        }
     })
 }
 
@@ -96,23 +90,19 @@ pub unsafe extern "C" fn edgeclass_invoke(
     out: *mut *mut edgeclass_result,
 ) -> edgeclass_status {
     guard(|| {
-        if out.is_null() {
-            return Err(invalid_argument("out is NULL"));
-        }
         // SAFETY: caller contract for each pointer.
-        let (algo, name, ct, bytes, req) = unsafe {
-            (
-                text(algo_type, "algo_type")?,
-                text(service_name, "service_name")?,
-                text(content_type, "content_type")?,
-                bytes(body, body_len, "body", "body_len")?,
-                request.as_ref(),
-            )
-        };
-        finish(
-            registry::invoke(algo, name, ct, bytes, req.map(|r| &r.request)),
-            out,
-        )
+        unsafe {
+            give_handle(out, || {
+                let (algo, name, ct, bytes, req) = (
+                    text(algo_type, "algo_type")?,
+                    text(service_name, "service_name")?,
+                    text(content_type, "content_type")?,
+                    bytes(body, body_len, "body", "body_len")?,
+                    request.as_ref(),
+                );
+                registry::invoke(algo, name, ct, bytes, req.map(|r| &r.request)).map(result)
+            })
+        }
     })
 }
 
@@ -250,9 +240,7 @@ pub unsafe extern "C" fn edgeclass_result_stats(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn edgeclass_result_free(result: *mut edgeclass_result) {
     guard_value((), || {
-        if !result.is_null() {
-            // SAFETY: created by Box::into_raw in finish, freed once.
-            drop(unsafe { Box::from_raw(result) });
-        }
+        // SAFETY: caller contract.
+        drop(unsafe { take_handle(result) });
     })
 }

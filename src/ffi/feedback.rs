@@ -117,16 +117,15 @@ pub unsafe extern "C" fn edgeclass_feedback_open(
     out: *mut *mut edgeclass_feedback,
 ) -> edgeclass_status {
     guard(|| {
-        if out.is_null() {
-            return Err(invalid_argument("out is NULL"));
-        }
         // SAFETY: caller contract.
-        let p = unsafe { handle(params, "params")? };
-        logger::install_default();
-        let feedback = crate::feedback::registry::open(&p.map)?;
-        let h = Box::into_raw(Box::new(edgeclass_feedback { feedback }));
-        // SAFETY: checked non-NULL above.
-        unsafe { write_out(out, h, "out") }
+        unsafe {
+            give_handle(out, || {
+                let p = handle(params, "params")?;
+                logger::install_default();
+                let feedback = crate::feedback::registry::open(&p.map)?;
+                Ok(edgeclass_feedback { feedback })
+            })
+        }
     })
 }
 
@@ -138,9 +137,8 @@ pub unsafe extern "C" fn edgeclass_feedback_open(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn edgeclass_feedback_close(fb: *mut edgeclass_feedback) {
     guard_value((), || {
-        if !fb.is_null() {
-            // SAFETY: created by Box::into_raw in edgeclass_feedback_open, freed once.
-            let h = unsafe { Box::from_raw(fb) };
+        // SAFETY: caller contract.
+        if let Some(h) = unsafe { take_handle(fb) } {
             crate::feedback::registry::close(&h.feedback);
             let _ = h.feedback.set_uploader(None);
         }

@@ -53,9 +53,7 @@ pub unsafe extern "C" fn edgeclass_params_set(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn edgeclass_params_free(params: *mut edgeclass_params) {
     guard_value((), || {
-        if !params.is_null() {
-            // SAFETY: created by Box::into_raw in edgeclass_params_new, freed once.
-            drop(unsafe { Box::from_raw(params) });
-        }
+        // SAFETY: caller contract.
+        drop(unsafe { take_handle(params) });
     })
 }

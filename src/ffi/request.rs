@@ -65,9 +65,7 @@ pub unsafe extern "C" fn edgeclass_request_set_timeout_ms(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn edgeclass_request_free(request: *mut edgeclass_request) {
     guard_value((), || {
-        if !request.is_null() {
-            // SAFETY: created by Box::into_raw in edgeclass_request_new, freed once.
-            drop(unsafe { Box::from_raw(request) });
-        }
+        // SAFETY: caller contract.
+        drop(unsafe { take_handle(request) });
     })
 }

@@ -68,16 +68,15 @@ pub unsafe extern "C" fn edgeclass_service_open(
     out: *mut *mut edgeclass_service,
 ) -> edgeclass_status {
     guard(|| {
-        if out.is_null() {
-            return Err(invalid_argument("out is NULL"));
-        }
         // SAFETY: caller contract.
-        let p = unsafe { handle(params, "params")? };
-        logger::install_default();
-        let service = registry::open(&p.map)?;
-        let h = Box::into_raw(Box::new(edgeclass_service { service }));
-        // SAFETY: checked non-NULL above.
-        unsafe { write_out(out, h, "out") }
+        unsafe {
+            give_handle(out, || {
+                let p = handle(params, "params")?;
+                logger::install_default();
+                let service = registry::open(&p.map)?;
+                Ok(edgeclass_service { service })
+            })
+        }
     })
 }
 
@@ -91,17 +90,15 @@ pub unsafe extern "C" fn edgeclass_service_find(
     out: *mut *mut edgeclass_service,
 ) -> edgeclass_status {
     guard(|| {
-        // Check `out` before creating the handle, or a NULL `out` would leak it.
-        if out.is_null() {
-            return Err(invalid_argument("out is NULL"));
+        // SAFETY: caller contract.
+        unsafe {
+            give_handle(out, || {
+                let name = text(name, "name")?;
+                let service = registry::get(name)
+                    .ok_or_else(|| service::unknown_service(service::ALGO_TYPE, name))?;
+                Ok(edgeclass_service { service })
+            })
         }
-        // SAFETY: caller contract.
-        let name = unsafe { text(name, "name")? };
-        let service = registry::get(name)
-            .ok_or_else(|| service::unknown_service(service::ALGO_TYPE, name))?;
-        let h = Box::into_raw(Box::new(edgeclass_service { service }));
-        // SAFETY: caller contract.
-        unsafe { write_out(out, h, "out") }
     })
 }
 
@@ -113,9 +110,8 @@ pub unsafe extern "C" fn edgeclass_service_find(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn edgeclass_service_close(service: *mut edgeclass_service) {
     guard_value((), || {
-        if !service.is_null() {
-            // SAFETY: created by Box::into_raw in open/find, freed once.
-            let h = unsafe { Box::from_raw(service) };
+        // SAFETY: caller contract.
+        if let Some(h) = unsafe { take_handle(service) } {
             if registry::get(h.service.name()).is_some_and(|s| Arc::ptr_eq(&s, &h.service)) {
                 registry::close(h.service.name());
             }
@@ -130,10 +126,8 @@ pub unsafe extern "C" fn edgeclass_service_close(service: *mut edgeclass_service
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn edgeclass_service_free(service: *mut edgeclass_service) {
     guard_value((), || {
-        if !service.is_null() {
-            // SAFETY: created by Box::into_raw in open/find, freed once.
-            drop(unsafe { Box::from_raw(service) });
-        }
+        // SAFETY: caller contract.
+        drop(unsafe { take_handle(service) });
     })
 }
 
