@@ -60,6 +60,34 @@ check_elf() { # FILE LABEL
         "$(echo $needed | tr ' ' ',')"
 }
 
+# The CLI classifies a digit (class 3): natively, or under qemu-user (cross/ci.sh installs it)
+# with the same runners as .cargo/config.toml.
+smoke_cli() { # CLI NAME
+    local run=() q= sysroot=
+    case "$2" in
+    *-x86_64-*) [ "$(uname -m)" = x86_64 ] || return 0 ;;
+    *-armv7l-*)
+        q=qemu-arm sysroot=/usr/arm-linux-gnueabihf
+        run=(env TRACT_CPU_ARM32_NEON=true qemu-arm -L "$sysroot")
+        ;;
+    *-aarch64-*)
+        q=qemu-aarch64 sysroot=/usr/aarch64-linux-gnu
+        run=(qemu-aarch64 -cpu cortex-a72 -L "$sysroot")
+        ;;
+    esac
+    if [ -n "$q" ] && { ! command -v "$q" >/dev/null || [ ! -d "$sysroot/lib" ]; }; then
+        echo "  (no $q or $sysroot here: the CLI was not run)"
+        return 0
+    fi
+    local out
+    if out=$("${run[@]}" "$1" classify --model tests/fixtures/tiny-trained --top 1 \
+        tests/fixtures/tiny-trained/images/digit07_label3_28x28.png 2>&1) && [[ "$out" == *'class 3 "3"'* ]]; then
+        echo "  bin/edgeclass classify: $out"
+    else
+        fail "$2: bin/edgeclass classify: $out"
+    fi
+}
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 shopt -s nullglob
@@ -91,6 +119,7 @@ for tgz in "${tarballs[@]}"; do
     done
     check_elf "$tree/lib/libedgeclass.so.$ABI" "$name/lib/libedgeclass.so.$ABI"
     check_elf "$tree/bin/edgeclass" "$name/bin/edgeclass"
+    smoke_cli "$tree/bin/edgeclass" "$name"
     printf '  %-58s %9s bytes\n' "$name/lib/libedgeclass.a" "$(stat -c %s "$tree/lib/libedgeclass.a")"
 done
 
