@@ -21,7 +21,10 @@
 # and installed into a cache venv ($EDGECLASS_RELEASE_TOOLS, default
 # ~/.cache/edgeclass/release-tools), with auditwheel and wheel. Profile `dist` (Cargo.toml):
 # one codegen unit, stripped. Features: multithread and jpeg-turbo (libjpeg-turbo built by
-# cmake with zig cc; EDGECLASS_RELEASE_FEATURES overrides).
+# cmake with zig cc) on x86_64 and aarch64; multithread alone on armv7, where libjpeg-turbo does
+# not build with zig: turbojpeg-sys requires its SIMD code, whose NEON test program cargo-zigbuild's
+# compiler refuses (rustc's armv7 baseline has no NEON and the wrapper's -mcpu=...-neon overrides
+# libjpeg-turbo's -mfpu=neon). EDGECLASS_RELEASE_FEATURES overrides both.
 # Builds run under `nice` (RELEASE_NICE, default 10): the machine is shared.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +36,15 @@ AUDITWHEEL_VERSION=6.8.2
 WHEEL_VERSION=0.48.0
 GLIBC=2.17
 SONAME_MAJOR=1 # = EDGECLASS_ABI_VERSION (build.rs, tests/version.rs)
-FEATURES=${EDGECLASS_RELEASE_FEATURES:-multithread,jpeg-turbo}
+features_of() { # TRIPLE
+    if [ -n "${EDGECLASS_RELEASE_FEATURES:-}" ]; then
+        echo "$EDGECLASS_RELEASE_FEATURES"
+    elif [ "${1%%-*}" = armv7 ]; then
+        echo multithread
+    else
+        echo multithread,jpeg-turbo
+    fi
+}
 TOOLS=${EDGECLASS_RELEASE_TOOLS:-$HOME/.cache/edgeclass/release-tools}
 DIST=${DIST:-dist}
 NICE=${RELEASE_NICE:-10}
@@ -65,7 +76,10 @@ if [ "${1:-}" = --no-build ]; then
 fi
 targets=()
 for t in "${@:-x86_64 armv7 aarch64}"; do
-    for w in $t; do targets+=("$(triple_of "$w")"); done
+    for w in $t; do
+        triple=$(triple_of "$w") || exit 2
+        targets+=("$triple")
+    done
 done
 
 SECONDS=0
@@ -90,11 +104,11 @@ done
 # --- build: one cargo call per target (zig's target triple carries the glibc version) ---------
 for t in "${targets[@]}"; do
     [ "$build" = 1 ] || break
-    echo "== release: cargo zigbuild --profile dist --target $t.$GLIBC --features $FEATURES"
+    echo "== release: cargo zigbuild --profile dist --target $t.$GLIBC --features $(features_of "$t")"
     start=$SECONDS
     # EDGECLASS_SONAME=1: build.rs gives the .so its SONAME (libedgeclass.so.1).
     EDGECLASS_SONAME=1 nice -n "$NICE" cargo zigbuild --locked --profile dist \
-        --target "$t.$GLIBC" --features "$FEATURES" --lib --bin edgeclass
+        --target "$t.$GLIBC" --features "$(features_of "$t")" --lib --bin edgeclass
     echo "== release: $t built in $((SECONDS - start)) s"
 done
 
@@ -182,7 +196,7 @@ trap 'rm -rf "$work"' EXIT
 
 for t in "${targets[@]}"; do
     arch=$(arch_of "$t")
-    out=target/$t/dist
+    out=${CARGO_TARGET_DIR:-target}/$t/dist
     name=edgeclass-$VERSION-$arch-linux-gnu
     tree=$work/$name
     echo "== release: $name"
