@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO_ABOUT_VERSION=0.9.3
-FEATURES=multithread,jpeg-turbo
+FEATURES="multithread jpeg-turbo"
 OUT=THIRD-PARTY-NOTICES.md
 
 if [ "$(cargo about --version 2>/dev/null)" != "cargo-about $CARGO_ABOUT_VERSION" ]; then
@@ -19,7 +19,7 @@ fi
 
 tmp=$(mktemp)
 trap 'rm -f "$tmp"' EXIT
-cargo about generate --locked --features "$FEATURES" -c scripts/notices/about.toml \
+cargo about generate --frozen --fail --features "$FEATURES" -c scripts/notices/about.toml \
     scripts/notices/notices.hbs >"$tmp"
 # The vendored libjpeg-turbo of the locked turbojpeg-sys.
 sys_version=$(awk '/^name = "turbojpeg-sys"$/ {getline; print}' Cargo.lock | sed 's/version = "\(.*\)"/\1/')
