@@ -43,9 +43,20 @@ here = os.path.dirname(os.path.abspath(__file__))
 with io.open(os.path.join(here, 'README.md'), encoding='utf-8') as f:
     long_description = f.read()
 
+
+def _package_version():
+    """``edgeclass.__version__`` (Cargo.toml's version; tests/version.rs checks), read without
+    importing the package."""
+    with io.open(os.path.join(here, 'edgeclass', '__init__.py'), encoding='utf-8') as f:
+        for line in f:
+            if line.startswith('__version__ = '):
+                return line.split('=', 1)[1].strip().strip('\'"')
+    raise SystemExit('edgeclass/__init__.py has no __version__')
+
+
 setup(
     name='edgeclass',
-    version='0.1.0',
+    version=_package_version(),
     description=('Image classification with SageMaker image-classification models, without '
                  'MXNet: a drop-in greengrass_machine_learning_sdk over libedgeclass'),
     long_description=long_description,

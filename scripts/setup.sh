@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Everything a fresh machine (Debian, rustup, pyenv) needs to build edgeclass and run all its tests.
+# Everything a fresh machine (Debian, rustup, pyenv) needs to build edgeclass and run all its
+# tests. scripts/test.sh runs it first; it is idempotent: what is there already is kept, so a
+# second run takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
-# cmake and nasm build libjpeg-turbo for the optional jpeg-turbo feature (bit-exact JPEG).
-if ! command -v cmake >/dev/null || ! command -v nasm >/dev/null; then
-    apt-get update -q && apt-get install -y -q cmake nasm
+# cmake and nasm build libjpeg-turbo for the optional jpeg-turbo feature (bit-exact JPEG);
+# valgrind and pkg-config serve the C tests (ffi-tests/run.sh).
+missing=()
+for tool in cmake nasm valgrind pkg-config; do
+    command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "setup: apt-get install ${missing[*]}"
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
 fi
 cargo build --release --locked
-# MXNet 1.9.1 in a venv, used only as a test reference: regenerates the full-size models.
+# MXNet 1.9.1 in a venv, used only as a test reference: regenerates the full-size models from
+# the recipe committed in tests/fixtures/reference (scripts/make_full_models.py).
 scripts/make-full-models.sh

@@ -185,10 +185,32 @@ class LibraryNotFound(OSError):
     """
 
 
+def _local_paths():
+    """Places 1-3 of :func:`candidate_paths`: files next to this package (no process launched)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    parent = os.path.dirname(here)
+    return [
+        os.path.join(here, LIBRARY_FILE),
+        os.path.join(parent, LIBRARY_FILE),
+        os.path.join(os.path.dirname(parent), 'target', 'release', LIBRARY_FILE),
+    ]
+
+
+def _system_paths():
+    """Place 4 of :func:`candidate_paths`. ``ctypes.util.find_library`` runs ``ldconfig`` and a
+    compiler (tens of milliseconds): it is only asked when nothing nearer was found."""
+    paths = []
+    found = ctypes.util.find_library('edgeclass')
+    if found:
+        paths.append(found)
+    paths.append(LIBRARY_FILE)
+    return paths
+
+
 def candidate_paths():
     """The places searched for the library, in order (``EDGECLASS_LIBRARY`` excluded).
 
-    1. ``edgeclass/<libfile>``: inside this package (put there by
+    1. ``edgeclass/<libfile>``: inside this package (a wheel, or
        ``EDGECLASS_BUNDLE_LIBRARY=... pip install``, or copied by hand);
     2. the directory holding the ``edgeclass`` package (e.g. a Lambda's deployment folder);
     3. a source tree: ``<repo>/target/release/<libfile>`` when this package sits in
@@ -196,18 +218,7 @@ def candidate_paths():
     4. the system's library search path (``ctypes.util.find_library('edgeclass')``, then the
        bare file name, which ``dlopen`` looks up through ``LD_LIBRARY_PATH`` and ld.so.cache).
     """
-    here = os.path.dirname(os.path.abspath(__file__))
-    parent = os.path.dirname(here)
-    paths = [
-        os.path.join(here, LIBRARY_FILE),
-        os.path.join(parent, LIBRARY_FILE),
-        os.path.join(os.path.dirname(parent), 'target', 'release', LIBRARY_FILE),
-    ]
-    found = ctypes.util.find_library('edgeclass')
-    if found:
-        paths.append(found)
-    paths.append(LIBRARY_FILE)
-    return paths
+    return _local_paths() + _system_paths()
 
 
 def find_library():
@@ -221,12 +232,12 @@ def find_library():
         if not os.path.isfile(forced):
             raise LibraryNotFound('%s=%s: no such file' % (LIBRARY_ENV, forced))
         return forced
-    for path in candidate_paths():
-        if os.path.isabs(path):
-            if os.path.isfile(path):
-                return path
-        else:
-            return path     # a name for dlopen's own search; tried by load_library
+    for path in _local_paths():
+        if os.path.isfile(path):
+            return path
+    for path in _system_paths():
+        if not os.path.isabs(path) or os.path.isfile(path):
+            return path     # a bare name is for dlopen's own search; tried by load_library
     raise LibraryNotFound('%s not found' % LIBRARY_FILE)
 
 
@@ -248,34 +259,57 @@ def _open(path):
 
 
 _lock = threading.Lock()
-_loaded = {}
+# The library is loaded once per process and never unloaded: ctypes never calls dlclose, and
+# these references keep the handles alive for the life of the process. (Unloading would also be
+# unsafe: on glibc 2.17, thread-local destructors registered by Rust code may run after a
+# dlclose; rust-lang/rust#91979.)
+#: The library :func:`load_library` found by itself, once it has (a list so that the fast path
+#: reads it without the lock).
+_default = []
+#: Libraries loaded from an explicit path, by that path.
+_by_path = {}
 
 
 def load_library(path=None):
-    """Open the library (once per path; later calls return the same object).
+    """Open the library once per process (later calls return the same object at once: no
+    environment look-up, no file-system search, no process launched).
 
-    ``path`` defaults to :func:`find_library`'s choice. Returns the ``ctypes.CDLL`` with every
-    prototype declared. Raises :class:`LibraryNotFound` naming where it looked.
+    ``path`` defaults to :func:`find_library`'s choice, made on the first call. Returns the
+    ``ctypes.CDLL`` with every prototype declared. Raises :class:`LibraryNotFound` naming where
+    it looked (and looks again on the next call).
     """
     if path is None:
-        forced = os.environ.get(LIBRARY_ENV)
-        if forced:
-            path = find_library()
-            tried = [path]
-        else:
-            tried = candidate_paths()
-            path = None
+        if _default:
+            return _default[0]
     else:
-        tried = [path]
-    key = path if path is not None else '<search>'
-    loaded = _loaded.get(key)
-    if loaded is not None:
-        return loaded
+        loaded = _by_path.get(path)
+        if loaded is not None:
+            return loaded
     with _lock:
-        if key in _loaded:
-            return _loaded[key]
-        errors = []
-        for candidate in tried:
+        if path is None:
+            if _default:
+                return _default[0]
+            forced = os.environ.get(LIBRARY_ENV)
+            if forced:
+                lib = _load_first([find_library()])
+            else:
+                lib = _load_first(_local_paths(), _system_paths)
+            _default.append(lib)
+            return lib
+        if path not in _by_path:
+            _by_path[path] = _load_first([path])
+        return _by_path[path]
+
+
+def _load_first(paths, more=None):
+    """The first of ``paths`` (then of ``more()``, asked only if none loads) that loads."""
+    errors = []
+    for candidates in (paths, more):
+        if candidates is None:
+            continue
+        if callable(candidates):
+            candidates = candidates()
+        for candidate in candidates:
             if os.path.isabs(candidate) and not os.path.isfile(candidate):
                 errors.append('%s: no such file' % candidate)
                 continue
@@ -287,10 +321,9 @@ def load_library(path=None):
             except OSError as e:
                 errors.append('%s: %s' % (candidate, e))
                 continue
-            _loaded[key] = lib
             lib._edgeclass_path = candidate
             return lib
-        hint = ('set %s to the path of %s (built by `cargo build --release` in '
-                'target/release/)' % (LIBRARY_ENV, LIBRARY_FILE))
-        raise LibraryNotFound('cannot load the edgeclass library (%s); %s'
-                              % ('; '.join(errors), hint))
+    hint = ('set %s to the path of %s (built by `cargo build --release` in '
+            'target/release/)' % (LIBRARY_ENV, LIBRARY_FILE))
+    raise LibraryNotFound('cannot load the edgeclass library (%s); %s'
+                          % ('; '.join(errors), hint))
