@@ -141,8 +141,13 @@ impl Service {
         let _named = LogContext::enter(&name);
         let limit = config.memory_limit_bytes;
         let counting = heap::is_counting();
-        let (model, retained, load_peak) =
-            heap::measure(|| Model::load_with_threads(&config.model_path, config.threads));
+        // Every large allocation of the load asks the limit first (heap::reserve): a model that
+        // cannot fit is refused before it allocates, not measured after.
+        let (model, retained, load_peak) = heap::measure(|| {
+            heap::with_load_limit(limit, || {
+                Model::load_with_threads(&config.model_path, config.threads)
+            })
+        });
         let model = model.map_err(|e| e.context(format!("service {name}")))?;
         let model_bytes = if counting {
             retained.max(0) as u64
