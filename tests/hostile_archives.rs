@@ -114,6 +114,17 @@ fn the_cli_refuses_every_hostile_archive_within_64_mib_of_an_empty_run() {
     assert!(ok, "{}: {err}", good.display());
     eprintln!("slim/r18-slim-tar/model.tar.gz (loads): {secs:.2} s, {rss:?} KiB");
     eprintln!("empty run (no such model): {empty:?} KiB");
+    // The model behind 512 MiB of zeros loads, streaming past them twice, holding none of them.
+    let (ok, err, secs, junk_rss) = cli_info(&dir.join("loads-past-a-512mib-member.tar.gz"));
+    assert!(ok, "loads-past-a-512mib-member.tar.gz: {err}");
+    eprintln!("loads-past-a-512mib-member.tar.gz (loads): {secs:.2} s, {junk_rss:?} KiB");
+    assert!(secs < 5.0, "took {secs} s");
+    if let (Some(junk), Some(plain)) = (junk_rss, rss) {
+        assert!(
+            junk <= plain + 1024,
+            "{junk} KiB with the 512 MiB member, {plain} KiB without"
+        );
+    }
     for (case, spec) in cases() {
         let (ok, err, secs, rss) = cli_info(&dir.join(&case));
         assert!(!ok, "{case}: loaded, but it must be refused");
