@@ -343,8 +343,8 @@ pub fn walk(
         if let Some(claimed) = pax_size.take() {
             // Only archives of members over 8 GiB need a pax size: none is a model.
             if claimed != size {
-                return Err(memory_limit(format!(
-                    "{origin}: archive member {name} claims {claimed} bytes (pax header), more than {MAX_ARCHIVE_BYTES}"
+                return Err(model_not_found(format!(
+                    "{origin}: archive member {name}: its pax header says {claimed} bytes, its tar header {size} (pax sizes are for members over 8 GiB, more than a model archive may hold)"
                 )));
             }
         }
