@@ -160,7 +160,22 @@ pub fn with_load_limit<T>(limit: u64, f: impl FnOnce() -> T) -> T {
     }
     let start = THREAD_LIVE.with(Cell::get);
     let _restore = Restore(LOAD_LIMIT.with(|l| l.replace(Some((limit, start)))));
+    LOAD_CLAIMED.with(|c| c.set(0));
     f()
+}
+
+thread_local! {
+    // The highest point the last limited load on this thread asked `reserve` for (bytes above
+    // its start, margins included).
+    static LOAD_CLAIMED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The highest point the last [`with_load_limit`] load on this thread reserved: what it needs
+/// at its peak as the loader estimates it, with [`RESERVE_MARGIN`] twice (the one [`reserve`]
+/// keeps, and one for the bytes another load of the same model may differ by). A limit of this
+/// much lets the same load pass every reservation.
+pub fn load_claimed() -> u64 {
+    LOAD_CLAIMED.with(Cell::get)
 }
 
 /// The load limit on this thread and the bytes of it still free, if a limit is set. Without the
@@ -187,6 +202,13 @@ pub fn reserve(what: impl FnOnce() -> String, bytes: u64) -> crate::error::Resul
             what()
         )))
         }
-        _ => Ok(()),
+        Some((limit, left)) => {
+            let point = (limit - left)
+                .saturating_add(bytes)
+                .saturating_add(2 * RESERVE_MARGIN);
+            LOAD_CLAIMED.with(|c| c.set(c.get().max(point)));
+            Ok(())
+        }
+        None => Ok(()),
     }
 }

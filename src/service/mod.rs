@@ -164,8 +164,11 @@ impl Service {
             model.timings.import,
             model.timings.optimize
         );
+        // What the load reserved counts as its peak too (an estimate, e.g. tract's optimisation,
+        // can be above what this load measured): a service sized from this figure passes every
+        // reservation of the same load.
         let load_peak = if counting {
-            load_peak as u64
+            (load_peak as u64).max(heap::load_claimed())
         } else {
             3 * model.info.weight_bytes as u64
         };
