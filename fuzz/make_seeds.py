@@ -9,12 +9,15 @@ The committed seeds are hand-made micro models (a few KB: every operator the imp
 every .params record version, f16 weights) and the smallest fixture images. Deterministic: rerun
 and git shows no change. Needs only Python 3's standard library.
 """
+import gzip
+import io
 import json
 import os
 import random
 import shutil
 import struct
 import sys
+import tarfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -206,6 +209,19 @@ def micro_models():
     return out
 
 
+def tar_bytes(files):
+    """A deterministic GNU tar of (name, bytes)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name, data in files:
+            t = tarfile.TarInfo(name)
+            t.size, t.mtime, t.mode, t.uname, t.gname = len(data), 1732492800, 0o644, "root", "root"
+            tar.addfile(t, io.BytesIO(data))
+    # Without tarfile's padding to 10 KiB: the members and the two zero blocks that end them.
+    body = out.getvalue().rstrip(b"\0")
+    return body.ljust((len(body) + 511) // 512 * 512 + 1024, b"\0")
+
+
 def write(path, data):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "wb") as f:
@@ -247,6 +263,26 @@ def committed():
         write(os.path.join(seeds, "params", name + ".params"), params)
         write(os.path.join(seeds, "symbol", name + ".json"), sym)
         write(os.path.join(seeds, "model_load", name), sym + SEP + shapes + SEP + params)
+    # archive: a selector byte (bit 0: the target gzips the rest) and a tar of a micro model,
+    # plain, to be gzipped, and already gzipped; an NNEF-like tar; SageMaker's ./ layout.
+    for i, (name, sym, shape, params) in enumerate(micro_models()):
+        shapes = json.dumps([{"shape": shape, "name": "data"}]).encode()
+        files = [("image-classification-symbol.json", sym), ("model-shapes.json", shapes),
+                 ("image-classification-0000.params", params)]
+        if i == 0:
+            files.append(("labels.txt", b"".join(b"c%d\n" % k for k in range(shape[1]))))
+        if i == 1:
+            files = [("./" + n, d) for n, d in files]
+        t = tar_bytes(files)
+        write(os.path.join(seeds, "archive", name + ".tar"), b"\0" + t)
+        write(os.path.join(seeds, "archive", name + ".tar.gz-by-target"), b"\1" + t)
+        if i == 2:
+            write(os.path.join(seeds, "archive", name + ".tar.gz"), b"\0" + gzip.compress(t, mtime=0))
+    dat = bytes([0x4E, 0xEF, 1, 0]) + struct.pack("<II", 8, 1) + struct.pack("<8I", 2, 0, 0, 0, 0, 0, 0, 0)
+    dat = (dat + struct.pack("<II", 32, 0)).ljust(128, b"\0") + struct.pack("<ff", 1.0, -1.0)
+    graph = (b"version 1.0;\n\ngraph g(input) -> (output)\n{\n  input = external(shape = [1, 2]);\n"
+             b"  w = variable(shape = [2], label = 'w');\n  output = add(input, w);\n}\n")
+    write(os.path.join(seeds, "archive", "nnef-add.tar"), b"\1" + tar_bytes([("graph.nnef", graph), ("w.dat", dat)]))
     # The real network's graph (resnet-18, SageMaker's symbol) for the symbol reader.
     real = json.load(open(os.path.join(FIX, "slim", "r18-slim", "image-classification-symbol.json")))
     write(os.path.join(seeds, "symbol", "r18-slim.json"), json.dumps(real, separators=(",", ":")).encode())

@@ -30,7 +30,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FUZZ="$ROOT/fuzz"
 LOG="$ROOT/docs/fuzz-log.tsv"
-TARGETS=(params symbol model_load jpeg png exif classify)
+TARGETS=(params symbol model_load jpeg png exif classify archive)
 RSS_MB="${FUZZ_RSS_MB:-2048}"
 TIMEOUT="${FUZZ_TIMEOUT:-30}"
 NICE="${FUZZ_NICE:-10}"

@@ -66,6 +66,11 @@ fn every_slim_model() {
             "slim/r18-slim-tar/model-dotslash.tar.gz",
             "slim/r18-slim-tar",
         ),
+        // r18-slim's own three files behind a 512 MiB member the loader streams past.
+        (
+            "hostile-archives/loads-past-a-512mib-member.tar.gz",
+            "slim/r18-slim-tar",
+        ),
     ];
     for (model, golden_dir) in cases {
         let model = f.join(model);

@@ -1,6 +1,7 @@
 //! Model import and execution: a SageMaker artefact (or NNEF) → an optimised tract plan that
 //! maps an NCHW f32 tensor to class probabilities.
 
+pub mod archive;
 pub mod artefact;
 pub mod mxnet;
 pub mod nnef;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use tract_core::internal::*;
 
 use crate::error::{invalid_argument, model_mismatch, Code, Error, Result};
+use crate::service::heap;
 use artefact::Artefact;
 use mxnet::graph::tract_err;
 
@@ -73,7 +75,11 @@ impl ImportedModel {
     pub fn load(path: &Path) -> Result<ImportedModel> {
         crate::service::heap::loading(|| match artefact::discover(path)? {
             Artefact::Mxnet(files) => Self::from_mxnet(files),
-            Artefact::Nnef { path, labels } => nnef::load(&path, labels.as_deref()),
+            Artefact::Nnef {
+                path,
+                source,
+                labels,
+            } => nnef::load(&path, source, labels.as_deref()),
         })
     }
 
@@ -120,14 +126,21 @@ impl ImportedModel {
         let symbol_text = std::str::from_utf8(&f.symbol).map_err(|_| {
             crate::error::symbol_format(format!("{}: not UTF-8 text", ctx(&f.symbol_name)))
         })?;
+        // serde_json's tree takes up to ~16 bytes per byte of text (`[0,0,...]`: 32-byte values
+        // for 2 bytes each).
+        heap::reserve(
+            || format!("parsing {}", ctx(&f.symbol_name)),
+            16 * symbol_text.len() as u64,
+        )?;
         let symbol =
             mxnet::symbol::parse(symbol_text).map_err(|e| e.context(ctx(&f.symbol_name)))?;
         let shapes_text = String::from_utf8_lossy(&f.model_shapes);
         let input = mxnet::parse_model_shapes(&shapes_text)
             .map_err(|e| e.context(ctx("model-shapes.json")))?;
-        let entries = match &f.params {
-            artefact::ParamsSource::Memory(bytes) => mxnet::params::parse(bytes),
-            artefact::ParamsSource::File(path) => {
+        let entries = match f.params {
+            artefact::ParamsSource::Parsed(entries) => Ok(entries),
+            artefact::ParamsSource::Memory(ref bytes) => mxnet::params::parse(bytes),
+            artefact::ParamsSource::File(ref path) => {
                 let file = std::fs::File::open(path).map_err(|e| crate::error::io(path, e))?;
                 let len = file
                     .metadata()
@@ -138,6 +151,10 @@ impl ImportedModel {
         }
         .map_err(|e| e.context(ctx(&f.params_name)))?;
         let params = mxnet::params_by_name(entries).map_err(|e| e.context(ctx(&f.params_name)))?;
+        // Building the graph copies the weights into tract's tensors, one at a time; reserve a
+        // whole copy (the arrays are freed only when the build ends).
+        let weights: u64 = params.values().map(|a| 4 * a.data.len() as u64).sum();
+        heap::reserve(|| format!("{}: building the graph", f.origin), weights)?;
         let mut model = Self::from_mxnet_parts(&symbol, params, input, None)
             .map_err(|e| e.context(f.origin.clone()))?;
         if let Some(bytes) = &f.labels {
@@ -197,6 +214,12 @@ impl ImportedModel {
             ..RunOptions::default()
         };
         let winograd = options.winograd.policy();
+        // tract's declutter, Winograd and packing make copies of the weights (each freed as the
+        // next exists): reserve two more copies (Winograd's 16 values per 9 included) before.
+        heap::reserve(
+            || "optimising the model (two copies of its weights)".to_string(),
+            2 * self.info.weight_bytes as u64 + (1 << 20),
+        )?;
         let plan = crate::service::heap::loading(|| {
             let mut typed = self.typed;
             typed.declutter()?;

@@ -7,6 +7,7 @@ use std::path::Path;
 use tract_core::internal::*;
 use tract_nnef::framework::Nnef;
 
+use super::artefact::NnefSource;
 use super::{ImportedModel, ModelInfo, PROP_EPOCH, PROP_HAS_LOGITS};
 use crate::error::{model_mismatch, nnef as nnef_err, Result};
 
@@ -18,11 +19,16 @@ fn framework() -> Nnef {
 /// files it does not know, and 0.23 cannot read back string or non-scalar properties.
 pub const LABELS_FILE: &str = "labels.txt";
 
-/// Load an NNEF model; the input must be a concrete `[1, C, H, W]` f32 tensor.
-pub fn load(path: &Path, labels: Option<&[u8]>) -> Result<ImportedModel> {
+/// Load an NNEF model (from `path`, as `source` holds it); the input must be a concrete
+/// `[1, C, H, W]` f32 tensor.
+pub fn load(path: &Path, source: NnefSource, labels: Option<&[u8]>) -> Result<ImportedModel> {
     // tract-nnef panics on some malformed inputs (e.g. a property it cannot resolve): turn that
     // into an error instead of taking the caller's process down.
-    let loaded = std::panic::catch_unwind(|| framework().model_for_path(path));
+    let loaded = std::panic::catch_unwind(|| match &source {
+        NnefSource::Directory(dir) => framework().model_for_path(dir),
+        NnefSource::Tar(tar) => framework().model_for_read(&mut &tar[..]),
+    });
+    drop(source);
     let typed = match loaded {
         Ok(Ok(m)) => m,
         Ok(Err(e)) => {

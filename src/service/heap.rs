@@ -141,3 +141,74 @@ pub fn os_blocks_live() -> usize {
 pub fn is_loading() -> bool {
     LOADING.try_with(|d| d.get() > 0).unwrap_or(false)
 }
+
+thread_local! {
+    // The memory limit of the load running on this thread: (limit, this thread's live bytes when
+    // the load began). `None`: no limit (the CLI); the loader's fixed ceilings still apply.
+    static LOAD_LIMIT: Cell<Option<(u64, isize)>> = const { Cell::new(None) };
+}
+
+/// Run `f` (a model load) with a memory limit of `limit` bytes above this thread's live bytes
+/// now: every large allocation of the load path asks [`reserve`] first, so a load that would not
+/// fit is refused before it allocates instead of measured after.
+pub fn with_load_limit<T>(limit: u64, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<(u64, isize)>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            LOAD_LIMIT.with(|l| l.set(self.0));
+        }
+    }
+    let start = THREAD_LIVE.with(Cell::get);
+    let _restore = Restore(LOAD_LIMIT.with(|l| l.replace(Some((limit, start)))));
+    LOAD_CLAIMED.with(|c| c.set(0));
+    f()
+}
+
+thread_local! {
+    // The highest point the last limited load on this thread asked `reserve` for (bytes above
+    // its start, margins included).
+    static LOAD_CLAIMED: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The highest point the last [`with_load_limit`] load on this thread reserved: what it needs
+/// at its peak as the loader estimates it, with [`RESERVE_MARGIN`] twice (the one [`reserve`]
+/// keeps, and one for the bytes another load of the same model may differ by). A limit of this
+/// much lets the same load pass every reservation.
+pub fn load_claimed() -> u64 {
+    LOAD_CLAIMED.with(Cell::get)
+}
+
+/// The load limit on this thread and the bytes of it still free, if a limit is set. Without the
+/// counting allocator nothing is counted, so all of the limit stays free (each single request
+/// is still compared with the whole limit).
+pub fn load_left() -> Option<(u64, u64)> {
+    let (limit, start) = LOAD_LIMIT.with(Cell::get)?;
+    let used = (THREAD_LIVE.with(Cell::get) - start).max(0) as u64;
+    Some((limit, limit.saturating_sub(used)))
+}
+
+/// What [`reserve`] keeps free beyond the bytes asked for: the allocations of a load too small
+/// to ask for themselves (names, small vectors, error messages) between two reservations.
+pub const RESERVE_MARGIN: u64 = 64 << 10;
+
+/// Before a large allocation of a model load: `Err(MemoryLimit)` when `bytes` more would not fit
+/// the load's limit (see [`with_load_limit`]), naming `what`, the bytes and what is left. Always
+/// `Ok` without a limit.
+pub fn reserve(what: impl FnOnce() -> String, bytes: u64) -> crate::error::Result<()> {
+    match load_left() {
+        Some((limit, left)) if bytes.saturating_add(RESERVE_MARGIN) > left => {
+            Err(crate::error::memory_limit(format!(
+            "{} needs {bytes} bytes, but only {left} of the memory limit's {limit} bytes are left",
+            what()
+        )))
+        }
+        Some((limit, left)) => {
+            let point = (limit - left)
+                .saturating_add(bytes)
+                .saturating_add(2 * RESERVE_MARGIN);
+            LOAD_CLAIMED.with(|c| c.set(c.get().max(point)));
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}

@@ -141,8 +141,13 @@ impl Service {
         let _named = LogContext::enter(&name);
         let limit = config.memory_limit_bytes;
         let counting = heap::is_counting();
-        let (model, retained, load_peak) =
-            heap::measure(|| Model::load_with_threads(&config.model_path, config.threads));
+        // Every large allocation of the load asks the limit first (heap::reserve): a model that
+        // cannot fit is refused before it allocates, not measured after.
+        let (model, retained, load_peak) = heap::measure(|| {
+            heap::with_load_limit(limit, || {
+                Model::load_with_threads(&config.model_path, config.threads)
+            })
+        });
         let model = model.map_err(|e| e.context(format!("service {name}")))?;
         let model_bytes = if counting {
             retained.max(0) as u64
@@ -159,8 +164,11 @@ impl Service {
             model.timings.import,
             model.timings.optimize
         );
+        // What the load reserved counts as its peak too (an estimate, e.g. tract's optimisation,
+        // can be above what this load measured): a service sized from this figure passes every
+        // reservation of the same load.
         let load_peak = if counting {
-            load_peak as u64
+            (load_peak as u64).max(heap::load_claimed())
         } else {
             3 * model.info.weight_bytes as u64
         };

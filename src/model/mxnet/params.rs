@@ -73,7 +73,9 @@ pub fn parse_reader(reader: impl Read, len: u64) -> Result<Vec<ParamEntry>> {
             r.left()
         )));
     }
-    let mut entries = Vec::with_capacity(count as usize);
+    // Grown as records arrive: an honest count is small, and a hostile one that the bytes left
+    // allow (one per 8 bytes) would reserve ~9 times the file.
+    let mut entries = Vec::with_capacity((count as usize).min(1024));
     for index in 0..count as usize {
         let (array, version) = read_record(&mut r, index)?;
         entries.push(ParamEntry {
@@ -224,9 +226,15 @@ fn read_record(
             )))
         }
     };
+    // Within the load's memory limit (a service's), before the array exists.
+    let chunk_len = (64 << 10).min(bytes);
+    crate::service::heap::reserve(
+        || format!("record {index} ({elements} values, widened to float32)"),
+        4 * elements as u64 + chunk_len as u64,
+    )?;
     // Widen chunk by chunk into the final vector: the raw bytes never exist whole.
     let mut data: Vec<f32> = Vec::with_capacity(elements);
-    let mut chunk = vec![0u8; (64 << 10).min(bytes)];
+    let mut chunk = vec![0u8; chunk_len];
     let mut remaining = bytes;
     while remaining > 0 {
         let n = chunk.len().min(remaining);
