@@ -148,7 +148,22 @@ impl Service {
                 Model::load_with_threads(&config.model_path, config.threads)
             })
         });
-        let model = model.map_err(|e| e.context(format!("service {name}")))?;
+        let model = model.map_err(|e| {
+            // A load refused by the limit names the parameter that set it, as the other
+            // refusals of an open do.
+            let e = if e.code == Code::MemoryLimit {
+                Error::new(
+                    e.code,
+                    format!(
+                        "{}; LocalInferenceServiceMemoryLimitKB allows {limit} bytes",
+                        e.message
+                    ),
+                )
+            } else {
+                e
+            };
+            e.context(format!("service {name}"))
+        })?;
         let model_bytes = if counting {
             retained.max(0) as u64
         } else {
