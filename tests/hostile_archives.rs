@@ -26,25 +26,6 @@ fn cases() -> Vec<(String, Value)> {
     cases
 }
 
-fn check_message(case: &str, spec: &Value, message: &str) {
-    let msg = message.to_lowercase();
-    for pattern in spec["error_should_match_each_regex_case_insensitive"]
-        .as_array()
-        .unwrap()
-    {
-        let alternatives: Vec<String> = pattern
-            .as_str()
-            .unwrap()
-            .split('|')
-            .map(|s| s.to_lowercase())
-            .collect();
-        assert!(
-            alternatives.iter().any(|a| msg.contains(a.as_str())),
-            "{case}: message {message:?} matches none of {alternatives:?}"
-        );
-    }
-}
-
 #[test]
 fn every_hostile_archive_is_refused_with_its_code_and_message() {
     let dir = common::fixtures().join("hostile-archives");
@@ -64,7 +45,7 @@ fn every_hostile_archive_is_refused_with_its_code_and_message() {
             spec["code"].as_str().unwrap(),
             "{case}: {err}"
         );
-        check_message(&case, &spec, &err.message);
+        common::check_message(&case, &spec, &err.message);
         eprintln!("{case}: {err}");
     }
 }
@@ -130,7 +111,7 @@ fn the_cli_refuses_every_hostile_archive_within_64_mib_of_an_empty_run() {
         assert!(!ok, "{case}: loaded, but it must be refused");
         let code = spec["code"].as_str().unwrap();
         assert!(err.contains(&format!("({code})")), "{case}: {err}");
-        check_message(&case, &spec, &err);
+        common::check_message(&case, &spec, &err);
         eprintln!("| {case} | {code} | {secs:.2} | {rss:?} |");
         assert!(secs < 5.0, "{case}: took {secs} s");
         if let (Some(rss), Some(empty)) = (rss, empty) {

@@ -292,3 +292,24 @@ pub fn target_command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Com
 pub fn emulated() -> bool {
     std::env::var("EDGECLASS_TEST_RUNNER").is_ok_and(|r| !r.trim().is_empty())
 }
+
+/// A hostile fixture's error message against its `expected.json` entry: each pattern of
+/// `error_should_match_each_regex_case_insensitive` (alternatives split on `|`) must occur in it.
+pub fn check_message(case: &str, spec: &Value, message: &str) {
+    let msg = message.to_lowercase();
+    for pattern in spec["error_should_match_each_regex_case_insensitive"]
+        .as_array()
+        .unwrap()
+    {
+        let alternatives: Vec<String> = pattern
+            .as_str()
+            .unwrap()
+            .split('|')
+            .map(|s| s.to_lowercase())
+            .collect();
+        assert!(
+            alternatives.iter().any(|a| msg.contains(a.as_str())),
+            "{case}: message {message:?} matches none of {alternatives:?}"
+        );
+    }
+}
