@@ -3,14 +3,14 @@
 //! exit status is 1 when any failed (it stopped at the first bad one), and a folder that holds a
 //! model archive names it.
 
-use std::process::Command;
+mod common;
 
 const EXE: &str = env!("CARGO_BIN_EXE_edgeclass");
 const MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-trained");
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(EXE).args(args).output().unwrap();
+    let out = common::target_command(EXE).args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -293,6 +293,17 @@ pub fn emulated() -> bool {
     std::env::var("EDGECLASS_TEST_RUNNER").is_ok_and(|r| !r.trim().is_empty())
 }
 
+/// A wall-clock bound sized for native speed, widened under an emulator (qemu-user runs this
+/// code 10-30 times slower, sharing the cores with the other target's suite): a hang still fails,
+/// a slow emulated instruction stream does not.
+pub fn time_bound(native: std::time::Duration) -> std::time::Duration {
+    if emulated() {
+        native * 30
+    } else {
+        native
+    }
+}
+
 /// A hostile fixture's error message against its `expected.json` entry: each pattern of
 /// `error_should_match_each_regex_case_insensitive` (alternatives split on `|`) must occur in it.
 pub fn check_message(case: &str, spec: &Value, message: &str) {
