@@ -6,7 +6,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use edgeclass::service::{heap, Service, ServiceConfig};
+use edgeclass::mem::heap;
+use edgeclass::service::{Service, ServiceConfig};
 
 fn status_kib(key: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")

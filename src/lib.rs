@@ -5,9 +5,10 @@
 //! The data path, one module per stage:
 //! `model` (artefact discovery, `.params` / symbol JSON import, NNEF) → tract plan → probabilities
 //! → `answer` (the connector's `[p0,p1,...]` text); `image` (sniff, decode, orient, resize,
-//! tensor) feeds it; `service` wraps both with the connector's parameters, memory limit,
+//! tensor) feeds it; `mem` counts the heap for both; `service` wraps both with the connector's parameters, memory limit,
 //! deadlines and worker pool; `ffi` is the C ABI over `service`.
-// `unsafe` lives only in the C ABI layer (src/ffi), each use commented with its invariant.
+// `unsafe` lives only in the C ABI layer (src/ffi) and the counting allocator (src/mem/alloc.rs),
+// each use commented with its invariant.
 #![deny(unsafe_code)]
 
 pub mod answer;
@@ -16,6 +17,8 @@ pub mod feedback;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod image;
+#[allow(unsafe_code)]
+pub mod mem;
 pub mod model;
 pub mod npy;
 pub mod service;

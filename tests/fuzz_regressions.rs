@@ -177,7 +177,7 @@ fn png_palette_not_a_multiple_of_3_is_corrupt() {
 #[test]
 fn jpeg_with_separate_scans_stays_inside_its_decode_estimate() {
     use edgeclass::image::{self, ColorMode, DecodeOptions, ImageDecoder};
-    use edgeclass::service::heap;
+    use edgeclass::mem::heap;
     let bytes = std::fs::read(fuzz_fixture("jpeg-noninterleaved-scans.jpg")).unwrap();
     let options = DecodeOptions::default();
     let info = image::probe("image/jpeg", &bytes, &options).unwrap();

@@ -7,9 +7,9 @@ use edgeclass::image::{DecodeOptions, Preprocessor, Resizer};
 
 /// (allocations, bytes, largest single allocation) made by `f` on this thread.
 fn count<T>(f: impl FnOnce() -> T) -> (usize, usize, usize, T) {
-    let out = edgeclass::service::heap::count_allocations(f);
+    let out = edgeclass::mem::heap::count_allocations(f);
     assert!(
-        edgeclass::service::heap::is_counting(),
+        edgeclass::mem::heap::is_counting(),
         "the counting allocator is not installed"
     );
     out

@@ -9,8 +9,9 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use edgeclass::mem::heap;
 use edgeclass::model::ImportedModel;
-use edgeclass::service::{heap, Service, ServiceConfig};
+use edgeclass::service::{Service, ServiceConfig};
 use edgeclass::Code;
 
 fn open(model: &Path, limit_kb: u64) -> edgeclass::Result<Service> {

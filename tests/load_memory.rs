@@ -7,10 +7,10 @@ mod common;
 use std::collections::HashMap;
 
 use common::*;
+use edgeclass::mem::heap;
 use edgeclass::model::mxnet::params::NdArray;
 use edgeclass::model::mxnet::symbol;
 use edgeclass::model::{optimise, ImportedModel};
-use edgeclass::service::heap;
 use tract_core::prelude::*;
 
 /// The tests of this file run one at a time: RSS is the whole process's.

@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use edgeclass::service::{heap, registry, Service, ServiceConfig};
+use edgeclass::mem::heap;
+use edgeclass::service::{registry, Service, ServiceConfig};
 use edgeclass::{Code, Request};
 
 type Answer = Result<Vec<f32>, Code>;

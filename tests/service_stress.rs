@@ -8,7 +8,8 @@ mod common;
 
 use std::sync::Arc;
 
-use edgeclass::service::{heap, Service, ServiceConfig};
+use edgeclass::mem::heap;
+use edgeclass::service::{Service, ServiceConfig};
 use edgeclass::Code;
 
 fn config(memory_kb: u64) -> ServiceConfig {

@@ -3,7 +3,7 @@
 //! checking that what the headers promised is what the decode produced.
 
 use edgeclass::image::{self, jpeg, png, ColorMode, DecodeOptions, ImageDecoder, ImageFormat};
-use edgeclass::service::heap;
+use edgeclass::mem::heap;
 use edgeclass::{Code, Error};
 
 /// Decode caps of the fuzz targets: 4 Mpixel, 96 MiB of decode memory.

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use edgeclass::model::ImportedModel;
-use edgeclass::service::heap;
+use edgeclass::mem::heap;
 use edgeclass::Code;
 use libfuzzer_sys::fuzz_target;
 

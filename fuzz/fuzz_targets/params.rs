@@ -9,7 +9,7 @@
 use std::io::Read;
 
 use edgeclass::model::mxnet::{self, params};
-use edgeclass::service::heap;
+use edgeclass::mem::heap;
 use edgeclass::Code;
 use libfuzzer_sys::fuzz_target;
 

@@ -7,7 +7,7 @@ use super::boundary::*;
 use super::edgeclass_status;
 use super::logger;
 use crate::error::Code;
-use crate::service::heap;
+use crate::mem::heap;
 
 /// Version of this C ABI. Incremented on any incompatible change; additions keep it.
 pub const EDGECLASS_ABI_VERSION: u32 = 1;

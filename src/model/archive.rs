@@ -407,7 +407,7 @@ fn pax_records(mut data: &[u8]) -> Vec<(&[u8], &[u8])> {
 /// Read all of `member` (at most `member.size` bytes, checked against the load's memory limit
 /// first) from `data`; an error when fewer bytes arrive.
 pub fn read_member(origin: &str, member: &Member, data: &mut dyn Read) -> Result<Vec<u8>> {
-    crate::service::heap::reserve(
+    crate::mem::heap::reserve(
         || format!("{origin}: reading archive member {}", member.path),
         member.size,
     )?;

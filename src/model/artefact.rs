@@ -9,7 +9,7 @@ use super::archive::{
 };
 use super::mxnet::params::ParamEntry;
 use crate::error::{io, memory_limit, model_not_found, Result};
-use crate::service::heap;
+use crate::mem::heap;
 
 /// SageMaker's checkpoint prefix.
 pub const PREFIX: &str = "image-classification";

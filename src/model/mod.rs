@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use tract_core::internal::*;
 
 use crate::error::{invalid_argument, model_mismatch, Code, Error, Result};
-use crate::service::heap;
+use crate::mem::heap;
 use artefact::Artefact;
 use mxnet::graph::tract_err;
 
@@ -73,7 +73,7 @@ const PROP_EPOCH: &str = "edgeclass.epoch";
 impl ImportedModel {
     /// Import the model at `path` (directory, SageMaker `model.tar.gz`, or NNEF).
     pub fn load(path: &Path) -> Result<ImportedModel> {
-        crate::service::heap::loading(|| match artefact::discover(path)? {
+        crate::mem::heap::loading(|| match artefact::discover(path)? {
             Artefact::Mxnet(files) => Self::from_mxnet(files),
             Artefact::Nnef {
                 path,
@@ -220,7 +220,7 @@ impl ImportedModel {
             || "optimising the model (two copies of its weights)".to_string(),
             2 * self.info.weight_bytes as u64 + (1 << 20),
         )?;
-        let plan = crate::service::heap::loading(|| {
+        let plan = crate::mem::heap::loading(|| {
             let mut typed = self.typed;
             typed.declutter()?;
             if let Some(policy) = winograd {

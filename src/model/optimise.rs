@@ -16,7 +16,7 @@ use tract_core::ops::konst::Const;
 use tract_core::optim::Optimizer;
 
 /// `model.optimize()`, with kernels reshaped in place between tract's codegen and its folding.
-/// On ResNet-18 (the heap counters of `service::heap` around this call): the optimisation's peak
+/// On ResNet-18 (the heap counters of `mem::heap` around this call): the optimisation's peak
 /// went from 75.4 to 65.9 MB with the same 56.1 MB retained, and it takes less time (fewer
 /// copies). `tests/load_memory.rs` checks it on one large convolution.
 pub fn optimize(model: &mut TypedModel) -> TractResult<()> {

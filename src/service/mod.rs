@@ -8,7 +8,6 @@
 //! probabilities.
 
 pub mod config;
-pub mod heap;
 pub mod registry;
 mod worker;
 
@@ -18,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use crate::error::{memory_limit, Code, Error, Result};
 use crate::image::{self, Preprocessor};
+use crate::mem::heap;
 use crate::model::{Deadline, Model};
 pub use config::ServiceConfig;
 

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::heap;
 use crate::error::{internal, Code, Error, Result};
+use crate::mem::heap;
 use crate::model::{Deadline, Inference, Model};
 
 struct Job {

@@ -228,7 +228,7 @@ fn read_record(
     };
     // Within the load's memory limit (a service's), before the array exists.
     let chunk_len = (64 << 10).min(bytes);
-    crate::service::heap::reserve(
+    crate::mem::heap::reserve(
         || format!("record {index} ({elements} values, widened to float32)"),
         4 * elements as u64 + chunk_len as u64,
     )?;

@@ -1,5 +1,5 @@
 //! The counting global allocator (feature `heap-accounting`, on by default): the system
-//! allocator, plus a count of live bytes kept in `service::heap`. It is what lets a service
+//! allocator, plus a count of live bytes kept in `mem::heap`. It is what lets a service
 //! measure its model and activation memory honestly and prove it stays inside its limit.
 //!
 //! While a thread loads a model (`heap::loading`), its large blocks are mapped from the OS
@@ -10,7 +10,7 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::service::heap;
+use super::heap;
 
 pub struct CountingAllocator;
 

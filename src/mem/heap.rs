@@ -1,5 +1,5 @@
 //! Heap accounting: how many bytes edgeclass has live, overall and on the current thread, and the
-//! peaks. The counters are fed by the counting global allocator in `ffi::alloc` (installed when
+//! peaks. The counters are fed by the counting global allocator in `mem::alloc` (installed when
 //! the `heap-accounting` feature is on, the default); without it they stay at zero and
 //! [`is_counting`] says so, and the service falls back to size estimates.
 //!
@@ -98,7 +98,7 @@ thread_local! {
 }
 
 /// Run `f` (a model import or optimisation) with this thread's large allocations taken straight
-/// from the OS and given back to it when freed (`ffi::alloc`; without the `heap-accounting`
+/// from the OS and given back to it when freed (`mem::alloc`; without the `heap-accounting`
 /// allocator this only runs `f`).
 ///
 /// Why: loading allocates and frees weight-sized blocks (the file's tensors, decluttered and
