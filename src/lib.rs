@@ -20,6 +20,7 @@ pub mod image;
 #[allow(unsafe_code)]
 pub mod mem;
 pub mod model;
+pub mod names;
 pub mod npy;
 pub mod service;
 

@@ -51,7 +51,7 @@ fn service(name: &str, config_id: &str) -> Service {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    Service::open(ServiceConfig::from_parameters(&p).unwrap()).unwrap()
+    feedback::open_service(ServiceConfig::from_parameters(&p).unwrap()).unwrap()
 }
 
 type Messages = Arc<Mutex<Vec<(String, Value)>>>;

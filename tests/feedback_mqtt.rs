@@ -205,7 +205,7 @@ fn service(config_id: &str) -> Service {
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    Service::open(ServiceConfig::from_parameters(&p).unwrap()).unwrap()
+    feedback::open_service(ServiceConfig::from_parameters(&p).unwrap()).unwrap()
 }
 
 /// (fixture, content type, kept by LEAST_CONFIDENCE 0.9): MXNet's top probability

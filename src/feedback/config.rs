@@ -9,12 +9,12 @@ use serde_json::{Map, Value};
 
 use super::strategy::Strategy;
 use crate::error::{invalid_parameter, Result};
-use crate::service::config::is_service_name;
+use crate::names::{is_service_name, SERVICE_NAME_RULE};
 
 /// One entry of `FeedbackConfigurationMap`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FeedbackConfig {
-    /// The map key: `^[a-zA-Z0-9][a-zA-Z0-9-]{1,62}$`.
+    /// The map key: [`SERVICE_NAME_RULE`].
     pub id: String,
     /// `s3-bucket-name`: `^[a-z0-9\.\-]{3,63}$`.
     pub bucket: String,
@@ -232,7 +232,7 @@ fn parse_strategy(id: &str, v: &Value) -> Result<Strategy> {
 fn parse_config(id: &str, v: &Value) -> Result<FeedbackConfig> {
     if !is_service_name(id) {
         return Err(invalid_parameter(format!(
-            "FeedbackConfigurationMap: config id {id:?} does not match ^[a-zA-Z0-9][a-zA-Z0-9-]{{1,62}}$"
+            "FeedbackConfigurationMap: config id {id:?} does not match {SERVICE_NAME_RULE}"
         )));
     }
     let obj = v.as_object().ok_or_else(|| {

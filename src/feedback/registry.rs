@@ -4,6 +4,7 @@
 //! are unique across the open connectors.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde_json::{Map, Value};
@@ -14,6 +15,14 @@ use crate::error::{Code, Error, Result};
 fn hubs() -> &'static Mutex<HashMap<String, Arc<Feedback>>> {
     static HUBS: OnceLock<Mutex<HashMap<String, Arc<Feedback>>>> = OnceLock::new();
     HUBS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Bumped by every change to the map, under its lock: a service's hook caches what it found and
+/// looks again only when this moved (`hook::Route`).
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+pub(super) fn generation() -> u64 {
+    GENERATION.load(Ordering::Acquire)
 }
 
 fn lock() -> std::sync::MutexGuard<'static, HashMap<String, Arc<Feedback>>> {
@@ -41,6 +50,7 @@ pub fn open(params: &BTreeMap<String, String>) -> Result<Arc<Feedback>> {
     for id in ids {
         map.insert(id, fb.clone());
     }
+    GENERATION.fetch_add(1, Ordering::AcqRel);
     Ok(fb)
 }
 
@@ -54,6 +64,7 @@ pub fn close(fb: &Arc<Feedback>) -> bool {
     let mut map = lock();
     let before = map.len();
     map.retain(|_, v| !Arc::ptr_eq(v, fb));
+    GENERATION.fetch_add(1, Ordering::AcqRel);
     map.len() != before
 }
 

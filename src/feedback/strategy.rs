@@ -111,7 +111,7 @@ impl SplitMix64 {
     /// Seeded from the OS (`/dev/urandom`), or from the clock and the process id without one.
     pub fn from_os() -> SplitMix64 {
         let mut b = [0u8; 8];
-        let seed = match super::read_urandom(&mut b) {
+        let seed = match super::ids::read_urandom(&mut b) {
             Ok(()) => u64::from_le_bytes(b),
             Err(_) => {
                 let t = std::time::SystemTime::now()

@@ -73,7 +73,7 @@ pub unsafe extern "C" fn edgeclass_service_open(
             give_handle(out, || {
                 let p = handle(params, "params")?;
                 logger::install_default();
-                let service = registry::open(&p.map)?;
+                let service = crate::feedback::open_registered(&p.map)?;
                 Ok(edgeclass_service { service })
             })
         }

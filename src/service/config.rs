@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::error::{invalid_parameter, Result};
 use crate::image::{DecodeOptions, JpegDecoder};
+use crate::names::{is_service_name, service_name_rule, SERVICE_NAME_RULE};
 
 /// Upper bounds that keep a typo from becoming a day-long wait or a terabyte budget.
 pub const MAX_TIMEOUT_SECONDS: u64 = 86_400;
@@ -42,13 +43,16 @@ pub struct ServiceConfig {
 /// The keys this build understands, with what each one means (for error messages and docs).
 pub const KEYS: &[(&str, &str)] = &[
     ("MLModelDestinationPath", "required: the model directory, model.tar.gz or NNEF file"),
-    ("LocalInferenceServiceName", "required: ^[a-zA-Z0-9][a-zA-Z0-9-]{1,62}$"),
+    ("LocalInferenceServiceName", concat!("required: ", service_name_rule!())),
     ("LocalInferenceServiceTimeoutSeconds", "required: [1-9][0-9]*, at most 86400"),
     ("LocalInferenceServiceMemoryLimitKB", "required: [1-9][0-9]*, at most 268435456"),
     ("MLModelResourceId", "optional: [a-zA-Z0-9:_-]+"),
     ("MLModelSageMakerJobArn", "optional: arn:aws:sagemaker:REGION:ACCOUNT:training-job/NAME"),
     ("GPUAcceleration", "optional: CPU (default) or GPU"),
-    ("MLFeedbackConnectorConfigId", "optional: ^$|^[a-zA-Z0-9][a-zA-Z0-9-]{1,62}$"),
+    (
+        "MLFeedbackConnectorConfigId",
+        concat!("optional: ^$|", service_name_rule!()),
+    ),
     ("EdgeclassWorkers", "optional: concurrent requests, 1..=64 (default 1)"),
     ("EdgeclassThreads", "optional: threads per inference, 1..=64 (default 1; >1 needs the multithread build)"),
     ("EdgeclassStrictDecoding", "optional: true/false (default false): refuse bytes that disagree with the content type"),
@@ -56,17 +60,6 @@ pub const KEYS: &[(&str, &str)] = &[
     ("EdgeclassMaxImagePixels", "optional: [1-9][0-9]*, largest accepted width x height (default 67108864)"),
     ("EdgeclassJpegDecoder", "optional: zune (default) or libjpeg-turbo (bit-exact with the connector; needs the jpeg-turbo feature)"),
 ];
-
-/// `^[a-zA-Z0-9][a-zA-Z0-9-]{1,62}$`: the SDK's rule for service names, algorithm types and
-/// config ids (2..=63 characters, no underscore).
-pub fn is_service_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    (2..=63).contains(&b.len())
-        && b[0].is_ascii_alphanumeric()
-        && b[1..]
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-}
 
 /// `[1-9][0-9]*`
 fn is_positive_integer(s: &str) -> bool {
@@ -152,7 +145,7 @@ impl ServiceConfig {
             return Err(rule_error(
                 "LocalInferenceServiceName",
                 name,
-                "^[a-zA-Z0-9][a-zA-Z0-9-]{1,62}$",
+                SERVICE_NAME_RULE,
             ));
         }
         let model_path = required("MLModelDestinationPath")?;
@@ -218,7 +211,7 @@ impl ServiceConfig {
                 return Err(rule_error(
                     "MLFeedbackConnectorConfigId",
                     v,
-                    "^$|^[a-zA-Z0-9][a-zA-Z0-9-]{1,62}$",
+                    concat!("^$|", service_name_rule!()),
                 ))
             }
         };

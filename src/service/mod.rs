@@ -8,6 +8,7 @@
 //! probabilities.
 
 pub mod config;
+mod hook;
 pub mod registry;
 mod worker;
 
@@ -20,6 +21,7 @@ use crate::image::{self, Preprocessor};
 use crate::mem::heap;
 use crate::model::{Deadline, Model};
 pub use config::ServiceConfig;
+pub use hook::{ClassificationHook, Classified};
 
 /// The algorithm type of this connector, as the ML SDK passes it.
 pub const ALGO_TYPE: &str = "image-classification";
@@ -130,12 +132,29 @@ pub struct Service {
     freed: Condvar,
     budget: Budget,
     stats: Mutex<ServiceStats>,
+    hook: Option<Arc<dyn ClassificationHook>>,
 }
 
 impl Service {
     /// Load the model, measure it, and set up the workers; fails with `MemoryLimit` (bytes needed
-    /// and allowed) when the service cannot fit its limit.
+    /// and allowed) when the service cannot fit its limit. No hook: a config that names an
+    /// `MLFeedbackConnectorConfigId` is logged as feeding nothing (`feedback::open_service`
+    /// opens a service with its feedback hook).
     pub fn open(config: ServiceConfig) -> Result<Service> {
+        Service::open_with_hook(config, None)
+    }
+
+    /// [`Service::open`], with `hook` told about every successful classification.
+    pub fn open_with_hook(
+        config: ServiceConfig,
+        hook: Option<Arc<dyn ClassificationHook>>,
+    ) -> Result<Service> {
+        if let (Some(id), None) = (&config.feedback_config_id, &hook) {
+            log::warn!(
+                "[{}] MLFeedbackConnectorConfigId {id:?} is set, but the service was opened without a hook: no ML Feedback (edgeclass::feedback::open_service opens it with one)",
+                config.name
+            );
+        }
         let name = config.name.clone();
         // tract logs from deep inside the load (its kernel selection, e.g. on ARM): named too.
         let _named = LogContext::enter(&name);
@@ -265,6 +284,7 @@ impl Service {
             freed: Condvar::new(),
             budget,
             stats: Mutex::new(ServiceStats::default()),
+            hook,
         })
     }
 
@@ -316,10 +336,21 @@ impl Service {
             }
         }
         drop(stats);
-        // ML Feedback (issue 8): sample, spool and publish; never fails the classification.
-        if let (Ok(c), Some(id)) = (&result, &self.config.feedback_config_id) {
-            let labels = self.model.labels.as_deref();
-            crate::feedback::after_classification(&self.config.name, id, body, &c.probs, labels);
+        // The hook (ML Feedback: sample, spool and publish) never fails the classification.
+        if let (Ok(c), Some(hook)) = (&result, &self.hook) {
+            let event = Classified {
+                service: &self.config.name,
+                body,
+                probs: &c.probs,
+                labels: self.model.labels.as_deref(),
+            };
+            let call = std::panic::AssertUnwindSafe(|| hook.classified(&event));
+            if std::panic::catch_unwind(call).is_err() {
+                log::error!(
+                    "[{}] the classification hook panicked (a bug); the classification is unaffected",
+                    self.config.name
+                );
+            }
         }
         // The request's peak: decoding on this thread plus inference on the worker's thread.
         result.map(|mut c| {

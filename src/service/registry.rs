@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use super::{unknown_service, Classification, Request, Service, ServiceConfig, ALGO_TYPE};
+use super::{
+    unknown_service, Classification, ClassificationHook, Request, Service, ServiceConfig, ALGO_TYPE,
+};
 use crate::error::{invalid_argument, Code, Error, Result};
 
 fn services() -> &'static Mutex<HashMap<String, Arc<Service>>> {
@@ -13,9 +15,18 @@ fn services() -> &'static Mutex<HashMap<String, Arc<Service>>> {
     SERVICES.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// Open a service from connector `Parameters` and register it under its name.
+/// Open a service from connector `Parameters` and register it under its name, without a hook.
 /// Opening a name that is already open is `Code::ServiceExists`.
 pub fn open(params: &BTreeMap<String, String>) -> Result<Arc<Service>> {
+    open_with(params, |_| None)
+}
+
+/// [`open`], with the hook that `hook_for` gives for the parsed configuration
+/// (`crate::feedback::open_registered` passes ML Feedback's).
+pub fn open_with(
+    params: &BTreeMap<String, String>,
+    hook_for: impl FnOnce(&ServiceConfig) -> Option<Arc<dyn ClassificationHook>>,
+) -> Result<Arc<Service>> {
     let config = ServiceConfig::from_parameters(params)?;
     let name = config.name.clone();
     if services()
@@ -26,7 +37,8 @@ pub fn open(params: &BTreeMap<String, String>) -> Result<Arc<Service>> {
         return Err(exists(&name));
     }
     // Load outside the lock: opening takes time and must not block other services' requests.
-    let service = Arc::new(Service::open(config)?);
+    let hook = hook_for(&config);
+    let service = Arc::new(Service::open_with_hook(config, hook)?);
     let mut map = services().lock().unwrap_or_else(|p| p.into_inner());
     if map.contains_key(&name) {
         return Err(exists(&name));
@@ -82,9 +94,10 @@ pub fn invoke(
     request: Option<&Request>,
 ) -> Result<Classification> {
     if algo_type != ALGO_TYPE {
-        if !super::config::is_service_name(algo_type) {
+        if !crate::names::is_service_name(algo_type) {
             return Err(invalid_argument(format!(
-                "AlgoType {algo_type:?} does not match ^[a-zA-Z0-9][a-zA-Z0-9-]{{1,62}}$"
+                "AlgoType {algo_type:?} does not match {}",
+                crate::names::SERVICE_NAME_RULE
             )));
         }
         return Err(unknown_service(algo_type, service_name));
