@@ -51,7 +51,7 @@ pub struct ModelArg {
     /// A directory holding image-classification-symbol.json, image-classification-NNNN.params
     /// (the highest NNNN is used), model-shapes.json and optionally labels.txt; a SageMaker
     /// model.tar.gz holding the same; or an NNEF model (.nnef.tgz, .nnef.tar or a directory with
-    /// graph.nnef).
+    /// graph.nnef). An archive's labels come from its own labels.txt member only.
     #[arg(long, value_name = "PATH")]
     pub model: Option<PathBuf>,
 }

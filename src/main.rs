@@ -93,7 +93,7 @@ fn read_input(path: &Path, what: &str) -> Result<Vec<u8>> {
 /// Load the model at `path` with `load`; when nothing loads from a directory that holds an
 /// archive (a SageMaker `model.tar.gz` unpacked into its own folder, say), name the archive.
 fn load_model<T>(path: &Path, load: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
-    load(path).map_err(|e| {
+    let model = load(path).map_err(|e| {
         if e.code != edgeclass::Code::ModelNotFound || !path.is_dir() {
             return e;
         }
@@ -121,7 +121,29 @@ fn load_model<T>(path: &Path, load: impl FnOnce(&Path) -> Result<T>) -> Result<T
             );
             Error::new(e.code, message)
         }
-    })
+    })?;
+    warn_unread_labels(path);
+    Ok(model)
+}
+
+/// An archive is the whole model: its labels come from its own `labels.txt` member, as the
+/// service reads it, never from a file that happens to lie beside it (another model's labels
+/// with the same class count would be printed without a word). But a user who put labels.txt
+/// next to SageMaker's model.tar.gz expects it read, so say that it is not, and what to do.
+fn warn_unread_labels(model: &Path) {
+    if !model.is_file() {
+        return;
+    }
+    let beside = model.with_file_name("labels.txt");
+    if beside.is_file() {
+        eprintln!(
+            "edgeclass: warning: {} is not read: the labels of {} come only from a labels.txt \
+             inside it; add the file to the archive, or unpack the archive into a folder, put \
+             labels.txt there and pass the folder as --model",
+            beside.display(),
+            model.display()
+        );
+    }
 }
 
 /// Read an input tensor: `.npy` float32, or raw little-endian f32; `len` values expected.

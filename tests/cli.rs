@@ -1,8 +1,9 @@
 //! The CLI's handling of inputs, as a new user meets it: a missing image is an argument error
 //! (it was reported as MODEL_NOT_FOUND), several images each get an answer or an error and the
-//! exit status is 1 when any failed (it stopped at the first bad one), and a folder that holds a
-//! model archive names it. And its arguments: `--help` for every command, `--version`, exit 2
-//! for a usage error.
+//! exit status is 1 when any failed (it stopped at the first bad one), a folder that holds a
+//! model archive names it, and a labels.txt beside an archive is said to be unread (it was
+//! silently ignored). And its arguments: `--help` for every command, `--version`, exit 2 for a
+//! usage error.
 
 mod common;
 
@@ -239,4 +240,42 @@ fn tensor_takes_several_files() {
     assert!(lines[1].starts_with("  1. class 3 \"3\": "), "{out}");
     assert_eq!(lines[2], format!("{b}:"));
     assert!(lines[3].starts_with("  1. class 5 \"5\": "), "{out}");
+}
+
+/// A labels.txt beside a model archive is not read (the archive is the model, as the service
+/// loads it); the CLI says so instead of silently printing no labels.
+#[test]
+fn labels_beside_an_archive_are_named_as_unread() {
+    let dir = std::env::temp_dir().join(format!("edgeclass-cli-labels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let archive = dir.join("model.tar.gz");
+    std::fs::copy(
+        format!("{FIXTURES}/slim/r18-slim-tar/model.tar.gz"),
+        &archive,
+    )
+    .unwrap();
+    let model = archive.to_str().unwrap();
+    let image = format!("{MODEL}/images/digit07_label3_28x28.png");
+    // Without a labels.txt beside it: no warning.
+    let (code, out, err) = run(&["classify", "--model", model, &image, "--top", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "{err}");
+    let unlabelled = out.clone();
+    let labels: String = (0..10).map(|i| format!("label-{i}\n")).collect();
+    std::fs::write(dir.join("labels.txt"), labels).unwrap();
+    let (code, out, err) = run(&["classify", "--model", model, &image, "--top", "1"]);
+    let (info_code, info, info_err) = run(&["info", "--model", model]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 0, "{err}");
+    // Same answer, still without labels, and a warning that names both files.
+    assert_eq!(out, unlabelled);
+    assert!(!out.contains("label-"), "{out}");
+    let warning = format!(
+        "warning: {} is not read: the labels of {model} come only from a labels.txt inside it",
+        dir.join("labels.txt").display()
+    );
+    assert!(err.contains(&warning), "{err}");
+    assert_eq!(info_code, 0, "{info_err}");
+    assert!(!info.contains("labels:"), "{info}");
+    assert!(info_err.contains(&warning), "{info_err}");
 }
