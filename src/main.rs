@@ -1,178 +1,30 @@
 //! `edgeclass`: the command-line face of the library (a thin layer over it).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::Parser;
 use edgeclass::answer::connector_body;
 use edgeclass::error::{bad_tensor, invalid_argument};
-use edgeclass::image::{DecodeOptions, JpegDecoder, Preprocessor};
+use edgeclass::image::Preprocessor;
 use edgeclass::model::{top_k, ImportedModel, Model};
 use edgeclass::npy::{f32_from_le_bytes, Npy};
 use edgeclass::{Error, Result};
 
-const USAGE: &str = "\
-edgeclass: classify images with SageMaker image-classification (MXNet) or NNEF models, no MXNet needed
-
-USAGE:
-  edgeclass info     --model PATH
-  edgeclass classify --model PATH [IMAGE...] [--tensor FILE...] [--top K] [--content-type T]
-                     [--no-exif] [--strict] [--jpeg-decoder zune|libjpeg-turbo]
-  edgeclass convert  --model PATH --out FILE.nnef.tgz
-  edgeclass bench    --model PATH [IMAGE] [--runs N] [--profile] [--threads N] [--json]
-  edgeclass feedback drain DIR --command CMD [--max N]
-
-  --model PATH   a directory holding image-classification-symbol.json, image-classification-NNNN.params
-                 (the highest NNNN is used) and model-shapes.json (optional labels.txt), a SageMaker
-                 model.tar.gz, or an NNEF model (.nnef.tgz, .nnef.tar or a directory with graph.nnef)
-  IMAGE          a JPEG or PNG file, decoded and preprocessed as the connector's OpenCV stack did
-                 (EXIF orientation applied, whole image resized to the model's W x H, RGB or gray)
-  --tensor FILE  a float32 NCHW input tensor: a .npy file, or raw little-endian f32 of C*H*W values
-  --content-type the declared type of the images (image/jpeg, image/png); default: from the bytes
-  --no-exif      ignore the EXIF orientation;  --strict: refuse bytes that disagree with --content-type
-  --jpeg-decoder zune (default, pure Rust) or libjpeg-turbo (bit-exact with the connector; needs the
-                 jpeg-turbo build feature)
-  --top K        print the K most probable classes (with labels when the model has labels.txt)
-                 instead of the connector's answer
-  --out FILE     where convert writes the NNEF model (.tgz: gzipped tar, otherwise a plain tar)
-  --runs N       bench: timed runs per stage (default 30, after warm-up)
-  --profile      bench: also time every network node and print the slowest
-  --json         bench: end-to-end timings (bytes -> probabilities) as one JSON line, after a
-                 `FIRST <ms>` line printed as soon as the first answer exists (for harnesses)
-  --threads N    classify, bench: threads per inference (default 1; >1 needs the multithread build)
-  feedback drain upload the ML Feedback samples spooled in DIR, oldest first: runs `sh -c CMD` per
-                 sample with the input bytes on stdin and EDGECLASS_S3_BUCKET, EDGECLASS_S3_KEY,
-                 EDGECLASS_CONTENT_TYPE, EDGECLASS_SAMPLE_ID, EDGECLASS_CONFIG_ID,
-                 EDGECLASS_SOURCE_REF, EDGECLASS_SAMPLE_JSON in the environment; deletes a sample
-                 only when CMD exits 0; stops at the first failure (exit 1). Prints each uploaded
-                 sample's feedback/message/prediction JSON on stdout. --max N: at most N samples
-
-classify prints, per input, the connector's answer: [p0,p1,...] (shortest round-trip decimals),
-prefixed with the file name when there are several inputs.
-Exit status: 0 success, 1 error (the message names the error code), 2 usage error.
-";
-
-struct Args {
-    command: String,
-    model: Option<PathBuf>,
-    images: Vec<PathBuf>,
-    tensors: Vec<PathBuf>,
-    content_type: Option<String>,
-    decode: DecodeOptions,
-    out: Option<PathBuf>,
-    top: Option<usize>,
-    runs: usize,
-    profile: bool,
-    threads: usize,
-    json: bool,
-}
-
-fn parse_args() -> std::result::Result<Args, String> {
-    let mut it = std::env::args().skip(1);
-    let command = it.next().ok_or("no command given")?;
-    if command == "-h" || command == "--help" || command == "help" {
-        return Err(String::new());
-    }
-    let mut a = Args {
-        command,
-        model: None,
-        images: Vec::new(),
-        tensors: Vec::new(),
-        content_type: None,
-        decode: DecodeOptions::default(),
-        out: None,
-        top: None,
-        runs: 30,
-        profile: false,
-        threads: 1,
-        json: false,
-    };
-    let mut in_tensors = false;
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().ok_or(format!("{name} needs a value"));
-        match arg.as_str() {
-            "--model" => a.model = Some(value("--model")?.into()),
-            "--tensor" => {
-                a.tensors.push(value("--tensor")?.into());
-                in_tensors = true;
-                continue;
-            }
-            "--out" => a.out = Some(value("--out")?.into()),
-            "--top" => {
-                let v = value("--top")?;
-                a.top = Some(
-                    v.parse()
-                        .ok()
-                        .filter(|&k| k > 0)
-                        .ok_or(format!("--top {v}: not a positive integer"))?,
-                );
-            }
-            "--content-type" => a.content_type = Some(value("--content-type")?),
-            "--runs" => {
-                let v = value("--runs")?;
-                a.runs = v
-                    .parse()
-                    .ok()
-                    .filter(|&k| k > 0)
-                    .ok_or(format!("--runs {v}: not a positive integer"))?;
-            }
-            "--profile" => a.profile = true,
-            "--json" => a.json = true,
-            "--threads" => {
-                let v = value("--threads")?;
-                a.threads = v
-                    .parse()
-                    .ok()
-                    .filter(|&k| k > 0)
-                    .ok_or(format!("--threads {v}: not a positive integer"))?;
-            }
-            "--no-exif" => a.decode.apply_exif = false,
-            "--strict" => a.decode.strict_content_type = true,
-            "--jpeg-decoder" => {
-                a.decode.jpeg_decoder = match value("--jpeg-decoder")?.as_str() {
-                    "zune" => JpegDecoder::Zune,
-                    "libjpeg-turbo" => JpegDecoder::Turbo,
-                    other => return Err(format!("--jpeg-decoder {other}: zune or libjpeg-turbo")),
-                }
-            }
-            "-h" | "--help" => return Err(String::new()),
-            other if in_tensors && !other.starts_with("--") => {
-                a.tensors.push(other.into());
-                continue;
-            }
-            other if !other.starts_with("--") => a.images.push(other.into()),
-            other => return Err(format!("unknown argument {other}")),
-        }
-        in_tensors = false;
-    }
-    Ok(a)
-}
+mod cli;
+use cli::{
+    BenchArgs, ClassifyArgs, Cli, Command, ConvertArgs, DrainArgs, FeedbackCommand, ModelArg,
+};
 
 fn main() -> ExitCode {
-    // `edgeclass feedback ...` has arguments of its own.
-    if std::env::args().nth(1).as_deref() == Some("feedback") {
-        return feedback_command(std::env::args().skip(2).collect());
-    }
-    let args = match parse_args() {
-        Ok(a) => a,
-        Err(msg) => {
-            if msg.is_empty() {
-                print!("{USAGE}");
-                return ExitCode::SUCCESS;
-            }
-            eprintln!("edgeclass: {msg}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = match args.command.as_str() {
-        "info" => info(&args),
-        "classify" => classify(&args),
-        "convert" => convert(&args),
-        "bench" => bench(&args),
-        other => {
-            eprintln!("edgeclass: unknown command {other}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
+    let result = match Cli::parse().command {
+        Command::Info(args) => info(&args),
+        Command::Classify(args) => classify(&args),
+        Command::Convert(args) => convert(&args),
+        Command::Bench(args) if args.json => bench_json(&args),
+        Command::Bench(args) => bench(&args),
+        Command::Feedback(FeedbackCommand::Drain(args)) => return drain(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -183,15 +35,9 @@ fn main() -> ExitCode {
     }
 }
 
-fn model_path(args: &Args) -> Result<&PathBuf> {
-    args.model
-        .as_ref()
-        .ok_or_else(|| invalid_argument("--model PATH is required"))
-}
-
-fn info(args: &Args) -> Result<()> {
+fn info(args: &ModelArg) -> Result<()> {
     let t0 = Instant::now();
-    let imported = load_model(model_path(args)?, ImportedModel::load)?;
+    let imported = load_model(args.path()?, ImportedModel::load)?;
     let import = t0.elapsed();
     let i = &imported.info;
     println!("model:       {} ({})", i.origin, i.format);
@@ -247,7 +93,7 @@ fn read_input(path: &Path, what: &str) -> Result<Vec<u8>> {
 /// Load the model at `path` with `load`; when nothing loads from a directory that holds an
 /// archive (a SageMaker `model.tar.gz` unpacked into its own folder, say), name the archive.
 fn load_model<T>(path: &Path, load: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
-    load(path).map_err(|e| {
+    let model = load(path).map_err(|e| {
         if e.code != edgeclass::Code::ModelNotFound || !path.is_dir() {
             return e;
         }
@@ -275,7 +121,29 @@ fn load_model<T>(path: &Path, load: impl FnOnce(&Path) -> Result<T>) -> Result<T
             );
             Error::new(e.code, message)
         }
-    })
+    })?;
+    warn_unread_labels(path);
+    Ok(model)
+}
+
+/// An archive is the whole model: its labels come from its own `labels.txt` member, as the
+/// service reads it, never from a file that happens to lie beside it (another model's labels
+/// with the same class count would be printed without a word). But a user who put labels.txt
+/// next to SageMaker's model.tar.gz expects it read, so say that it is not, and what to do.
+fn warn_unread_labels(model: &Path) {
+    if !model.is_file() {
+        return;
+    }
+    let beside = model.with_file_name("labels.txt");
+    if beside.is_file() {
+        eprintln!(
+            "edgeclass: warning: {} is not read: the labels of {} come only from a labels.txt \
+             inside it; add the file to the archive, or unpack the archive into a folder, put \
+             labels.txt there and pass the folder as --model",
+            beside.display(),
+            model.display()
+        );
+    }
 }
 
 /// Read an input tensor: `.npy` float32, or raw little-endian f32; `len` values expected.
@@ -303,13 +171,13 @@ fn read_tensor(path: &Path, len: usize) -> Result<Vec<f32>> {
     Ok(values)
 }
 
-fn classify(args: &Args) -> Result<()> {
+fn classify(args: &ClassifyArgs) -> Result<()> {
     if args.tensors.is_empty() && args.images.is_empty() {
         return Err(invalid_argument(
             "classify needs IMAGE files or --tensor FILE",
         ));
     }
-    let model = load_model(model_path(args)?, |p| {
+    let model = load_model(args.model.path()?, |p| {
         Model::load_with_threads(p, args.threads)
     })?;
     let mut state = model.new_state()?;
@@ -318,10 +186,7 @@ fn classify(args: &Args) -> Result<()> {
     let mut pre: Option<Preprocessor> = None;
     let inputs = args.tensors.len() + args.images.len();
     let many = inputs > 1;
-    let content_type = args
-        .content_type
-        .as_deref()
-        .unwrap_or("application/x-image");
+    let content_type = args.decode.content_type();
     // Every input gets its answer or its error; one bad file does not hide the others' answers.
     let mut failed: Option<(usize, Error)> = None;
     for path in args.images.iter().chain(&args.tensors) {
@@ -333,7 +198,7 @@ fn classify(args: &Args) -> Result<()> {
                 let bytes = read_input(path, "image")?;
                 let pre = match &mut pre {
                     Some(p) => p,
-                    None => pre.insert(Preprocessor::new(c, h, w, args.decode)?),
+                    None => pre.insert(Preprocessor::new(c, h, w, args.decode.options())?),
                 };
                 pre.preprocess(content_type, &bytes, &mut input)
                     .map_err(|e| e.context(path.display()))?;
@@ -380,12 +245,12 @@ fn classify(args: &Args) -> Result<()> {
     }
 }
 
-fn convert(args: &Args) -> Result<()> {
+fn convert(args: &ConvertArgs) -> Result<()> {
     let out = args
         .out
         .as_ref()
         .ok_or_else(|| invalid_argument("convert needs --out FILE.nnef.tgz"))?;
-    let imported = load_model(model_path(args)?, ImportedModel::load)?;
+    let imported = load_model(args.model.path()?, ImportedModel::load)?;
     imported.save_nnef(out)?;
     eprintln!("wrote {}", out.display());
     Ok(())
@@ -407,11 +272,8 @@ fn time_ms(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64)>
 }
 
 /// Per-stage timings on this machine, for users comparing boards.
-fn bench(args: &Args) -> Result<()> {
-    if args.json {
-        return bench_json(args);
-    }
-    let path = model_path(args)?;
+fn bench(args: &BenchArgs) -> Result<()> {
+    let path = args.model.path()?;
     let t0 = Instant::now();
     let imported = load_model(path, ImportedModel::load)?;
     let import = t0.elapsed();
@@ -440,13 +302,10 @@ fn bench(args: &Args) -> Result<()> {
     let mut input: Vec<f32> = (0..model.info.input_len())
         .map(|i| (i * 7 % 256) as f32)
         .collect();
-    if let Some(image) = args.images.first() {
+    if let Some(image) = &args.image {
         let bytes = read_input(image, "image")?;
-        let ct = args
-            .content_type
-            .as_deref()
-            .unwrap_or("application/x-image");
-        let mut pre = Preprocessor::new(c, h, w, args.decode)?;
+        let ct = args.decode.content_type();
+        let mut pre = Preprocessor::new(c, h, w, args.decode.options())?;
         let stats = pre.preprocess(ct, &bytes, &mut input)?;
         println!(
             "image {} ({}x{} {})",
@@ -484,24 +343,21 @@ fn bench(args: &Args) -> Result<()> {
 
 /// End to end, as the connector served it: image bytes → probabilities, on one service worker.
 /// Prints `FIRST <ms since process start>` when the first answer exists, then one JSON line.
-fn bench_json(args: &Args) -> Result<()> {
+fn bench_json(args: &BenchArgs) -> Result<()> {
     use std::io::Write;
     let image = args
-        .images
-        .first()
+        .image
+        .as_ref()
         .ok_or_else(|| invalid_argument("bench --json needs an IMAGE"))?;
     let t0 = Instant::now();
-    let model = load_model(model_path(args)?, |p| {
+    let model = load_model(args.model.path()?, |p| {
         Model::load_with_threads(p, args.threads)
     })?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let bytes = read_input(image, "image")?;
-    let ct = args
-        .content_type
-        .as_deref()
-        .unwrap_or("application/x-image");
+    let ct = args.decode.content_type();
     let [_, c, h, w] = model.info.input_shape;
-    let mut pre = Preprocessor::new(c, h, w, args.decode)?;
+    let mut pre = Preprocessor::new(c, h, w, args.decode.options())?;
     let mut state = model.new_state()?;
     let mut input = vec![0f32; model.info.input_len()];
     let mut classify = || -> Result<Vec<f32>> {
@@ -524,40 +380,13 @@ fn bench_json(args: &Args) -> Result<()> {
 }
 
 /// `edgeclass feedback drain DIR --command CMD [--max N]`.
-fn feedback_command(args: Vec<String>) -> ExitCode {
-    let usage = |msg: &str| {
-        eprintln!("edgeclass: {msg}\n\n{USAGE}");
-        ExitCode::from(2)
-    };
-    let mut it = args.into_iter();
-    match it.next().as_deref() {
-        Some("drain") => {}
-        Some(other) => return usage(&format!("unknown feedback command {other}")),
-        None => return usage("feedback needs a command: drain"),
-    }
-    let (mut dir, mut command, mut max) = (None, None, 0usize);
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
-            "--command" => match it.next() {
-                Some(c) => command = Some(c),
-                None => return usage("--command needs a value"),
-            },
-            "--max" => match it.next().and_then(|v| v.parse().ok()) {
-                Some(n) => max = n,
-                None => return usage("--max needs a number"),
-            },
-            other if !other.starts_with("--") && dir.is_none() => dir = Some(PathBuf::from(other)),
-            other => return usage(&format!("unknown argument {other}")),
-        }
-    }
-    let (Some(dir), Some(command)) = (dir, command) else {
-        return usage("feedback drain needs DIR and --command CMD");
-    };
+fn drain(args: &DrainArgs) -> ExitCode {
+    let (dir, command, max) = (&args.dir, &args.command, args.max);
     use edgeclass::feedback::{self, message};
-    let result = feedback::Spool::open(&dir, u64::MAX, u64::MAX).and_then(|spool| {
+    let result = feedback::Spool::open(dir, u64::MAX, u64::MAX).and_then(|spool| {
         feedback::drain_spool(
             &spool,
-            &feedback::command_uploader(&command),
+            &feedback::command_uploader(command),
             max,
             |s, _| {
                 let m =

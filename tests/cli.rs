@@ -1,7 +1,9 @@
 //! The CLI's handling of inputs, as a new user meets it: a missing image is an argument error
 //! (it was reported as MODEL_NOT_FOUND), several images each get an answer or an error and the
-//! exit status is 1 when any failed (it stopped at the first bad one), and a folder that holds a
-//! model archive names it.
+//! exit status is 1 when any failed (it stopped at the first bad one), a folder that holds a
+//! model archive names it, and a labels.txt beside an archive is said to be unread (it was
+//! silently ignored). And its arguments: `--help` for every command, `--version`, exit 2 for a
+//! usage error.
 
 mod common;
 
@@ -99,4 +101,181 @@ fn a_folder_holding_an_archive_names_it() {
         err.contains("model.tar.gz: pass that file as --model"),
         "{err}"
     );
+}
+
+/// Every command answers `--help` on stdout with exit 0, naming each of its options with the
+/// spelling the hand-written parser had.
+#[test]
+fn every_command_has_help() {
+    let commands: &[(&[&str], &[&str])] = &[
+        (&["info"], &["--model"]),
+        (
+            &["classify"],
+            &[
+                "--model",
+                "[IMAGE]...",
+                "--tensor",
+                "--top",
+                "--threads",
+                "--content-type",
+                "--no-exif",
+                "--strict",
+                "--jpeg-decoder",
+                "libjpeg-turbo",
+            ],
+        ),
+        (&["convert"], &["--model", "--out"]),
+        (
+            &["bench"],
+            &[
+                "--model",
+                "[IMAGE]",
+                "--runs",
+                "--profile",
+                "--threads",
+                "--json",
+                "--jpeg-decoder",
+            ],
+        ),
+        (&["feedback"], &["drain"]),
+        (&["feedback", "drain"], &["<DIR>", "--command", "--max"]),
+    ];
+    for (command, options) in commands {
+        for help in ["--help", "-h"] {
+            let args: Vec<&str> = command.iter().copied().chain([help]).collect();
+            let (code, out, err) = run(&args);
+            assert_eq!(code, 0, "{args:?}: {err}");
+            let usage = format!("Usage: edgeclass {}", command.join(" "));
+            assert!(out.contains(&usage), "{args:?}: {out}");
+            for option in *options {
+                assert!(out.contains(option), "{args:?} lacks {option}: {out}");
+            }
+        }
+    }
+    // `help COMMAND` says the same as `COMMAND --help`.
+    assert_eq!(run(&["help", "classify"]), run(&["classify", "--help"]));
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    for command in ["info", "classify", "convert", "bench", "feedback"] {
+        assert!(out.contains(&format!("  {command} ")), "{out}");
+    }
+    assert!(out.contains("Exit status: 0 success, 1 error"), "{out}");
+}
+
+#[test]
+fn version_is_the_crate_version() {
+    let (code, out, _) = run(&["--version"]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        format!("edgeclass {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// A usage error exits 2 and says what was wrong; an error the command finds (a missing
+/// --model, as before) exits 1 with its code name.
+#[test]
+fn usage_errors_exit_2() {
+    let image = format!("{MODEL}/images/digit07_label3_28x28.png");
+    let cases: &[(&[&str], &str)] = &[
+        (&["classify", "--model", MODEL, "--bogus"], "'--bogus'"),
+        // A misspelt option is named with its likely meaning.
+        (
+            &["classify", "--model", MODEL, "--thread", "2"],
+            "'--threads'",
+        ),
+        (&["info", "--model", MODEL, "--top", "3"], "'--top'"),
+        (
+            &["classify", "--model", MODEL, "--top", "0"],
+            "not a positive integer",
+        ),
+        (
+            &["bench", "--model", MODEL, "--runs", "x"],
+            "not a positive integer",
+        ),
+        (&["classify", "--jpeg-decoder", "opencv", &image], "opencv"),
+        (&["classify", "--model"], "--model <PATH>"),
+        (&["frobnicate"], "'frobnicate'"),
+        (&[], "Usage: edgeclass <COMMAND>"),
+        (&["feedback", "drain", "/tmp"], "--command <CMD>"),
+        (
+            &[
+                "feedback",
+                "drain",
+                "/tmp",
+                "--command",
+                "true",
+                "--max",
+                "-1",
+            ],
+            "'-1'",
+        ),
+    ];
+    for (args, says) in cases {
+        let (code, out, err) = run(args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let (code, _, err) = run(&["classify", &image]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("--model PATH is required") && err.contains("(INVALID_ARGUMENT)"),
+        "{err}"
+    );
+}
+
+/// `--tensor` takes every value up to the next option, as the hand-written parser did.
+#[test]
+fn tensor_takes_several_files() {
+    let t = |name: &str| format!("{MODEL}/inputs/tiny-trained__images__{name}.npy");
+    let (a, b) = (t("digit07_label3_28x28.png"), t("digit11_label5_14x14.png"));
+    let (code, out, err) = run(&[
+        "classify", "--model", MODEL, "--tensor", &a, &b, "--top", "1",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(lines[0], format!("{a}:"));
+    assert!(lines[1].starts_with("  1. class 3 \"3\": "), "{out}");
+    assert_eq!(lines[2], format!("{b}:"));
+    assert!(lines[3].starts_with("  1. class 5 \"5\": "), "{out}");
+}
+
+/// A labels.txt beside a model archive is not read (the archive is the model, as the service
+/// loads it); the CLI says so instead of silently printing no labels.
+#[test]
+fn labels_beside_an_archive_are_named_as_unread() {
+    let dir = std::env::temp_dir().join(format!("edgeclass-cli-labels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let archive = dir.join("model.tar.gz");
+    std::fs::copy(
+        format!("{FIXTURES}/slim/r18-slim-tar/model.tar.gz"),
+        &archive,
+    )
+    .unwrap();
+    let model = archive.to_str().unwrap();
+    let image = format!("{MODEL}/images/digit07_label3_28x28.png");
+    // Without a labels.txt beside it: no warning.
+    let (code, out, err) = run(&["classify", "--model", model, &image, "--top", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.is_empty(), "{err}");
+    let unlabelled = out.clone();
+    let labels: String = (0..10).map(|i| format!("label-{i}\n")).collect();
+    std::fs::write(dir.join("labels.txt"), labels).unwrap();
+    let (code, out, err) = run(&["classify", "--model", model, &image, "--top", "1"]);
+    let (info_code, info, info_err) = run(&["info", "--model", model]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(code, 0, "{err}");
+    // Same answer, still without labels, and a warning that names both files.
+    assert_eq!(out, unlabelled);
+    assert!(!out.contains("label-"), "{out}");
+    let warning = format!(
+        "warning: {} is not read: the labels of {model} come only from a labels.txt inside it",
+        dir.join("labels.txt").display()
+    );
+    assert!(err.contains(&warning), "{err}");
+    assert_eq!(info_code, 0, "{info_err}");
+    assert!(!info.contains("labels:"), "{info}");
+    assert!(info_err.contains(&warning), "{info_err}");
 }
