@@ -37,7 +37,7 @@ pub use ids::{new_uuid, python_timestamp};
 pub use sdk::{parse_publish_args, unknown_config};
 pub use spool::{Sample, Spool, SpoolStats};
 pub use strategy::Strategy;
-pub use upload::{command_uploader, drain_spool, DrainReport};
+pub use upload::{drain_spool, DrainReport};
 
 /// What happened to one feedback request.
 #[derive(Clone, Debug, PartialEq, Eq)]

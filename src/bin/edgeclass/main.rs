@@ -12,8 +12,9 @@ use edgeclass::model::{top_k, ImportedModel, Model};
 use edgeclass::npy::{f32_from_le_bytes, Npy};
 use edgeclass::{Error, Result};
 
-mod cli;
-use cli::{
+mod args;
+mod upload;
+use args::{
     BenchArgs, ClassifyArgs, Cli, Command, ConvertArgs, DrainArgs, FeedbackCommand, ModelArg,
 };
 
@@ -386,7 +387,7 @@ fn drain(args: &DrainArgs) -> ExitCode {
     let result = feedback::Spool::open(dir, u64::MAX, u64::MAX).and_then(|spool| {
         feedback::drain_spool(
             &spool,
-            &feedback::command_uploader(command),
+            &upload::command_uploader(command),
             max,
             |s, _| {
                 let m =
