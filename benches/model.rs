@@ -43,7 +43,11 @@ fn main() {
         .map(|s| s.parse().expect("EDGECLASS_BENCH_THREADS"))
         .unwrap_or(1);
     // "wino" is the mode EDGECLASS_WINOGRAD names (`fast` compares off with fast), else the default.
-    let on = match WinogradMode::from_env() {
+    let named = std::env::var("EDGECLASS_WINOGRAD").ok().map(|v| {
+        v.parse::<WinogradMode>()
+            .unwrap_or_else(|e| panic!("EDGECLASS_WINOGRAD: {e}"))
+    });
+    let on = match named {
         Some(WinogradMode::Off) | None => WinogradMode::default(),
         Some(mode) => mode,
     };

@@ -279,3 +279,43 @@ fn labels_beside_an_archive_are_named_as_unread() {
     assert!(!info.contains("labels:"), "{info}");
     assert!(info_err.contains(&warning), "{info_err}");
 }
+
+#[test]
+fn winograd_modes_answer_alike_and_an_unknown_mode_is_refused() {
+    let image = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tiny-trained/images/digit07_label3_28x28.png"
+    );
+    // The label in the file name is the reference.
+    for mode in ["off", "lean", "fast", "0", "1"] {
+        let (code, out, err) = run(&["classify", "--model", MODEL, "--winograd", mode, image]);
+        assert_eq!(code, 0, "--winograd {mode}: {err}");
+        assert_eq!(top1(&out), 3, "--winograd {mode}: {out}");
+    }
+    let (code, out, err) = run(&["classify", "--model", MODEL, "--winograd", "quick", image]);
+    assert_eq!(code, 1);
+    assert!(out.is_empty());
+    assert!(
+        err.contains("--winograd") && err.contains("(INVALID_ARGUMENT)"),
+        "{err}"
+    );
+    // The environment is the CLI's default, read by the CLI and checked the same way (an
+    // unknown value used to be taken silently as the default).
+    let out = common::target_command(EXE)
+        .env("EDGECLASS_WINOGRAD", "bogus")
+        .args(["classify", "--model", MODEL, image])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("EDGECLASS_WINOGRAD") && err.contains("bogus"),
+        "{err}"
+    );
+    let out = common::target_command(EXE)
+        .env("EDGECLASS_WINOGRAD", "off")
+        .args(["classify", "--model", MODEL, image])
+        .output()
+        .unwrap();
+    assert_eq!(top1(&String::from_utf8_lossy(&out.stdout)), 3);
+}

@@ -19,7 +19,7 @@ struct Counts {
 
 fn run_images(model_dir: &str, goldens: &str, decoder: JpegDecoder) -> Counts {
     let f = fixtures();
-    let model = Model::load(&f.join(model_dir)).unwrap();
+    let model = Model::load(&f.join(model_dir), &Default::default()).unwrap();
     let [_, c, h, w] = model.info.input_shape;
     let options = DecodeOptions {
         jpeg_decoder: decoder,
@@ -132,7 +132,7 @@ fn slim_models_from_png_files() {
         let goldens = format!("slim/{m}/goldens.json");
         let f = fixtures();
         let model_dir = f.join(&model);
-        let loaded = Model::load(&model_dir).unwrap();
+        let loaded = Model::load(&model_dir, &Default::default()).unwrap();
         let [_, c, h, w] = loaded.info.input_shape;
         let mut pre = Preprocessor::new(c, h, w, DecodeOptions::default()).unwrap();
         let mut state = loaded.new_state().unwrap();

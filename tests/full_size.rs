@@ -85,7 +85,7 @@ fn resnet18_and_resnet50_match_mxnet() {
             );
             continue;
         }
-        let model = Model::load(&model_dir).unwrap();
+        let model = Model::load(&model_dir, &Default::default()).unwrap();
         assert_eq!(model.info.input_shape, [1, 3, 224, 224]);
         assert_eq!(model.info.classes, 1000);
         let mut state = model.new_state().unwrap();

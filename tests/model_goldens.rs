@@ -11,7 +11,8 @@ use edgeclass::model::{ImportedModel, Model};
 
 /// Run every tensor golden of `goldens` through the model at `model_dir`; returns how many ran.
 fn check_model(model_dir: &Path, goldens: &Path, npy_dir: &Path) -> usize {
-    let model = Model::load(model_dir).unwrap_or_else(|e| panic!("{}: {e}", model_dir.display()));
+    let model = Model::load(model_dir, &Default::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", model_dir.display()));
     assert!(model.info.has_logits);
     let mut state = model.new_state().unwrap();
     let mut ran = 0;
@@ -146,7 +147,7 @@ fn nnef_round_trip_keeps_shape_labels_and_probabilities() {
         let out = dir.join(name);
         imported.save_nnef(&out).unwrap();
         let original = imported.into_model().unwrap();
-        let reloaded = Model::load(&out).unwrap();
+        let reloaded = Model::load(&out, &Default::default()).unwrap();
         assert_eq!(reloaded.info.format, "nnef");
         assert_eq!(reloaded.info.input_shape, original.info.input_shape);
         assert_eq!(reloaded.info.classes, original.info.classes);
@@ -175,7 +176,7 @@ fn nnef_round_trip_keeps_shape_labels_and_probabilities() {
 
 #[test]
 fn a_wrong_input_length_is_refused() {
-    let model = Model::load(&fixtures().join("tiny-trained")).unwrap();
+    let model = Model::load(&fixtures().join("tiny-trained"), &Default::default()).unwrap();
     let mut state = model.new_state().unwrap();
     let e = model.run(&mut state, &[0.0; 10]).unwrap_err();
     assert_eq!(e.code, edgeclass::Code::InvalidArgument);

@@ -221,7 +221,7 @@ fn unsupported_attributes_are_named() {
 fn a_model_loads_from_memory_like_from_disk() {
     // Sanity: the in-memory path gives the same answers as the directory path on tiny-trained.
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-trained");
-    let from_disk = Model::load(&dir).unwrap();
+    let from_disk = Model::load(&dir, &Default::default()).unwrap();
     let sym = symbol::parse(
         &std::fs::read_to_string(dir.join("image-classification-symbol.json")).unwrap(),
     )

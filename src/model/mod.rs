@@ -192,18 +192,9 @@ impl ImportedModel {
         nnef::save(typed, self.labels.as_deref(), path)
     }
 
-    /// Optimise for this machine and make it runnable.
+    /// Optimise for this machine and make it runnable, with the default [`ModelOptions`].
     pub fn into_model(self) -> Result<Model> {
-        self.into_model_with_threads(1)
-    }
-
-    /// Optimise and make runnable with `threads` threads per inference (tract's rayon executor;
-    /// more than 1 needs the `multithread` cargo feature).
-    pub fn into_model_with_threads(self, threads: usize) -> Result<Model> {
-        self.into_model_with_options(&ModelOptions {
-            threads,
-            ..ModelOptions::default()
-        })
+        self.into_model_with_options(&ModelOptions::default())
     }
 
     /// Optimise and make runnable as `options` say.
@@ -252,12 +243,12 @@ pub struct ModelOptions {
 }
 
 impl Default for ModelOptions {
-    /// One thread; Winograd as `EDGECLASS_WINOGRAD` says (see [`WinogradMode::from_env`]), else
-    /// [`WinogradMode::Lean`].
+    /// One thread; Winograd [`WinogradMode::Lean`]. The library reads no environment: the CLI
+    /// maps `EDGECLASS_WINOGRAD`, a service its `EdgeclassWinograd` parameter.
     fn default() -> Self {
         ModelOptions {
             threads: 1,
-            winograd: WinogradMode::from_env().unwrap_or_default(),
+            winograd: WinogradMode::default(),
         }
     }
 }
@@ -266,29 +257,41 @@ impl Default for ModelOptions {
 /// for speed. Measured on resnet18-224 against `Off` (one thread, interleaved): see the README.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum WinogradMode {
-    /// tract's convolutions only (`EDGECLASS_WINOGRAD=0`): the fallback.
+    /// tract's convolutions only (`off`): the fallback.
     Off,
     /// Large outputs only ([`winograd::Policy::lean`]): most of the gain for ~2 MB more weights
-    /// on ResNet-18 (`EDGECLASS_WINOGRAD=1` or `lean`).
+    /// on ResNet-18 (`lean`).
     #[default]
     Lean,
     /// Also the 14x14 outputs ([`winograd::Policy::fast`]): faster still, for 5.5 MB more weights
-    /// on ResNet-18 (`EDGECLASS_WINOGRAD=fast`).
+    /// on ResNet-18 (`fast`).
     Fast,
 }
 
 impl WinogradMode {
-    /// `EDGECLASS_WINOGRAD`: `0`/`off`/`false`, `1`/`on`/`true`/`lean`, or `fast`; `None` when
-    /// unset or unrecognised.
-    pub fn from_env() -> Option<WinogradMode> {
-        match std::env::var("EDGECLASS_WINOGRAD").ok()?.as_str() {
-            "0" | "off" | "false" => Some(WinogradMode::Off),
-            "1" | "on" | "true" | "lean" => Some(WinogradMode::Lean),
-            "fast" => Some(WinogradMode::Fast),
-            _ => None,
+    /// The values [`str::parse`] accepts, as messages list them.
+    pub const ACCEPTED: &'static str = "off, lean or fast (also 0/false = off, 1/true = lean)";
+}
+
+impl std::str::FromStr for WinogradMode {
+    type Err = Error;
+
+    /// `off`/`0`/`false`, `lean`/`1`/`true`/`on`, or `fast`; anything else is refused
+    /// (`InvalidArgument`, naming the accepted values), not taken as the default.
+    fn from_str(s: &str) -> Result<WinogradMode> {
+        match s {
+            "0" | "off" | "false" => Ok(WinogradMode::Off),
+            "1" | "on" | "true" | "lean" => Ok(WinogradMode::Lean),
+            "fast" => Ok(WinogradMode::Fast),
+            _ => Err(invalid_argument(format!(
+                "Winograd mode {s:?}: expected {}",
+                WinogradMode::ACCEPTED
+            ))),
         }
     }
+}
 
+impl WinogradMode {
     fn policy(self) -> Option<winograd::Policy> {
         match self {
             WinogradMode::Off => None,
@@ -386,20 +389,15 @@ impl Deadline<'_> {
 }
 
 impl Model {
-    /// Import and optimise the model at `path`.
-    pub fn load(path: &Path) -> Result<Model> {
-        Model::load_with_threads(path, 1)
-    }
-
-    /// Import and optimise with `threads` threads per inference (see
-    /// [`ImportedModel::into_model_with_threads`]).
-    pub fn load_with_threads(path: &Path, threads: usize) -> Result<Model> {
+    /// Import the model at `path` and optimise it as `options` say ([`ModelOptions::default`]:
+    /// one thread, lean Winograd).
+    pub fn load(path: &Path, options: &ModelOptions) -> Result<Model> {
         // Refuse an impossible thread count before the (slow) import.
-        executor(threads)?;
+        executor(options.threads)?;
         let t0 = Instant::now();
         let imported = ImportedModel::load(path)?;
         let import = t0.elapsed();
-        let mut model = imported.into_model_with_threads(threads)?;
+        let mut model = imported.into_model_with_options(options)?;
         model.timings.import = import;
         Ok(model)
     }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::error::{invalid_parameter, Result};
 use crate::image::{DecodeOptions, JpegDecoder};
+use crate::model::WinogradMode;
 use crate::names::{is_service_name, service_name_rule, SERVICE_NAME_RULE};
 
 /// Upper bounds that keep a typo from becoming a day-long wait or a terabyte budget.
@@ -35,6 +36,8 @@ pub struct ServiceConfig {
     pub workers: usize,
     /// `EdgeclassThreads`: threads per inference (default 1; more needs the `multithread` build).
     pub threads: usize,
+    /// `EdgeclassWinograd`: which 3x3 convolutions run as Winograd (default `lean`).
+    pub winograd: WinogradMode,
     /// Image decoding options: `EdgeclassStrictDecoding`, `EdgeclassApplyExif`,
     /// `EdgeclassMaxImagePixels`, `EdgeclassJpegDecoder`.
     pub decode: DecodeOptions,
@@ -55,6 +58,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ),
     ("EdgeclassWorkers", "optional: concurrent requests, 1..=64 (default 1)"),
     ("EdgeclassThreads", "optional: threads per inference, 1..=64 (default 1; >1 needs the multithread build)"),
+    ("EdgeclassWinograd", "optional: off, lean (default) or fast: Winograd 3x3 convolutions, weight memory for speed"),
     ("EdgeclassStrictDecoding", "optional: true/false (default false): refuse bytes that disagree with the content type"),
     ("EdgeclassApplyExif", "optional: true/false (default true): apply the EXIF orientation as OpenCV does"),
     ("EdgeclassMaxImagePixels", "optional: [1-9][0-9]*, largest accepted width x height (default 67108864)"),
@@ -230,6 +234,12 @@ impl ServiceConfig {
             ));
         }
         let mut decode = DecodeOptions::default();
+        let winograd = match params.get("EdgeclassWinograd") {
+            Some(v) => v
+                .parse()
+                .map_err(|_| rule_error("EdgeclassWinograd", v, "off, lean or fast"))?,
+            None => WinogradMode::default(),
+        };
         if let Some(v) = params.get("EdgeclassStrictDecoding") {
             decode.strict_content_type = parse_bool("EdgeclassStrictDecoding", v)?;
         }
@@ -269,6 +279,7 @@ impl ServiceConfig {
             feedback_config_id,
             workers,
             threads,
+            winograd,
             decode,
         })
     }
@@ -336,6 +347,8 @@ mod tests {
                 "training-job/",
             ),
             ("GPUAcceleration", "TPU", "CPU or GPU"),
+            ("EdgeclassWinograd", "quick", "off, lean or fast"),
+            ("EdgeclassWinograd", "", "off, lean or fast"),
             ("MLFeedbackConnectorConfigId", "x", "^$|"),
             ("EdgeclassWorkers", "65", "maximum"),
             ("EdgeclassStrictDecoding", "maybe", "true or false"),
@@ -351,6 +364,23 @@ mod tests {
                 e.message.contains(key) && e.message.contains(rule),
                 "{key}={value}: {e}"
             );
+        }
+    }
+
+    #[test]
+    fn winograd_is_a_service_option_lean_by_default() {
+        assert_eq!(
+            ServiceConfig::from_parameters(&seed()).unwrap().winograd,
+            WinogradMode::Lean
+        );
+        for (v, mode) in [
+            ("off", WinogradMode::Off),
+            ("lean", WinogradMode::Lean),
+            ("fast", WinogradMode::Fast),
+        ] {
+            let mut p = seed();
+            p.insert("EdgeclassWinograd".into(), v.into());
+            assert_eq!(ServiceConfig::from_parameters(&p).unwrap().winograd, mode);
         }
     }
 

@@ -7,6 +7,7 @@
 //! → decode + orient + resize + tensor → run the model (deadline checked between nodes) →
 //! probabilities.
 
+mod budget;
 pub mod config;
 mod hook;
 pub mod registry;
@@ -19,40 +20,13 @@ use std::time::{Duration, Instant};
 use crate::error::{memory_limit, Code, Error, Result};
 use crate::image::{self, Preprocessor};
 use crate::mem::heap;
-use crate::model::{Deadline, Model};
+use crate::model::{Deadline, Model, ModelOptions};
+pub use budget::{Budget, LoadFigures};
 pub use config::ServiceConfig;
 pub use hook::{ClassificationHook, Classified};
 
 /// The algorithm type of this connector, as the ML SDK passes it.
 pub const ALGO_TYPE: &str = "image-classification";
-
-/// How the memory limit is spent. All in bytes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Budget {
-    /// `LocalInferenceServiceMemoryLimitKB` × 1024.
-    pub limit: u64,
-    /// Weights and optimised plan, as measured while loading (or estimated without accounting).
-    pub model_bytes: u64,
-    /// The highest heap use while loading (file bytes, parsed weights and the optimiser's copies
-    /// exist together for a moment); it must fit the limit too.
-    pub load_peak_bytes: u64,
-    /// Peak of one inference's intermediate values, measured on a warm-up run.
-    pub activation_bytes: u64,
-    /// Per worker: the input tensor and the resized image.
-    pub worker_buffer_bytes: u64,
-    pub workers: u64,
-    /// Per worker: what an image decode may use (the rest of the limit, shared equally).
-    pub image_bytes: u64,
-    /// Whether the figures were measured by the counting allocator (else estimated).
-    pub measured: bool,
-}
-
-impl Budget {
-    /// Bytes the service holds before any image: model + workers × (activations + buffers).
-    pub fn fixed_bytes(&self) -> u64 {
-        self.model_bytes + self.workers * (self.activation_bytes + self.worker_buffer_bytes)
-    }
-}
 
 /// Cumulative counters of a service.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -164,7 +138,11 @@ impl Service {
         // cannot fit is refused before it allocates, not measured after.
         let (model, retained, load_peak) = heap::measure(|| {
             heap::with_load_limit(limit, || {
-                Model::load_with_threads(&config.model_path, config.threads)
+                let options = ModelOptions {
+                    threads: config.threads,
+                    winograd: config.winograd,
+                };
+                Model::load(&config.model_path, &options)
             })
         });
         let model = model.map_err(|e| {
@@ -183,55 +161,23 @@ impl Service {
             };
             e.context(format!("service {name}"))
         })?;
-        let model_bytes = if counting {
-            retained.max(0) as u64
-        } else {
-            2 * model.info.weight_bytes as u64
+        let load = budget::LoadFigures {
+            weight_bytes: model.info.weight_bytes as u64,
+            retained: counting.then_some(retained.max(0) as u64),
+            peak: counting.then(|| (load_peak as u64, heap::load_claimed())),
+            largest_value: model.largest_value_bytes(),
         };
         log::info!(
             "[{name}] loaded {} ({} classes, input {:?}): {} bytes retained, {} peak while loading, in {:?} + {:?}",
             model.info.origin,
             model.info.classes,
             model.info.input_shape,
-            model_bytes,
-            load_peak,
+            load.model_bytes(),
+            load.load_peak(),
             model.timings.import,
             model.timings.optimize
         );
-        // What the load reserved counts as its peak too (an estimate, e.g. tract's optimisation,
-        // can be above what this load measured): a service sized from this figure passes every
-        // reservation of the same load.
-        let load_peak = if counting {
-            (load_peak as u64).max(heap::load_claimed())
-        } else {
-            3 * model.info.weight_bytes as u64
-        };
-        if load_peak > limit {
-            return Err(memory_limit(format!(
-                "service {name}: loading the model needs {load_peak} bytes at its peak ({model_bytes} retained); LocalInferenceServiceMemoryLimitKB allows {limit} bytes"
-            )));
-        }
-        if model_bytes > limit {
-            return Err(memory_limit(format!(
-                "service {name}: the model needs {model_bytes} bytes (weights and plan); LocalInferenceServiceMemoryLimitKB allows {limit} bytes"
-            )));
-        }
-        // Before the warm-up run allocates them: a model whose largest intermediate value alone
-        // does not fit beside its weights is refused here (a hostile model-shapes.json or pads
-        // can ask for gigabytes of activations from a few bytes of weights).
-        match model.largest_value_bytes() {
-            Some(v) if model_bytes.saturating_add(v) <= limit => {}
-            Some(v) => {
-                return Err(memory_limit(format!(
-                    "service {name}: one intermediate value of the model needs {v} bytes beside the model's {model_bytes}; LocalInferenceServiceMemoryLimitKB allows {limit} bytes"
-                )))
-            }
-            None => {
-                return Err(memory_limit(format!(
-                    "service {name}: the model's intermediate values have no bounded size; LocalInferenceServiceMemoryLimitKB allows {limit} bytes"
-                )))
-            }
-        }
+        budget::check_load(&name, limit, &load)?;
         let model = Arc::new(model);
         let [_, c, h, w] = model.info.input_shape;
         let input_len = model.info.input_len();
@@ -243,11 +189,8 @@ impl Service {
             // per-thread scratch) and builds tract's lazy structures before the first request.
             let warm = inference.run(vec![0f32; input_len], &Deadline::default());
             warm.result?;
-            activation = activation.max(if counting {
-                warm.peak as u64
-            } else {
-                4 * input_len as u64 * 64
-            });
+            let measured = counting.then_some(warm.peak as u64);
+            activation = activation.max(budget::activation_bytes(measured, input_len as u64));
             let pre = Preprocessor::new(c, h, w, config.decode)?;
             workers.push(Worker {
                 pre,
@@ -255,27 +198,14 @@ impl Service {
                 inference,
             });
         }
-        let worker_buffer_bytes = (input_len * 4 + input_len) as u64;
-        let mut budget = Budget {
+        let budget = budget::plan(
+            &name,
             limit,
-            model_bytes,
-            load_peak_bytes: load_peak,
-            activation_bytes: activation,
-            worker_buffer_bytes,
-            workers: config.workers as u64,
-            image_bytes: 0,
-            measured: counting,
-        };
-        // The smallest useful image: an RGBA file of the model's own input size.
-        let min_image = (h * w * 4) as u64;
-        let needed = budget.fixed_bytes() + budget.workers * min_image;
-        if needed > limit {
-            return Err(memory_limit(format!(
-                "service {name}: needs at least {needed} bytes (model {model_bytes}, {} worker(s) x (activations {activation} + buffers {worker_buffer_bytes} + smallest image {min_image})); LocalInferenceServiceMemoryLimitKB allows {limit} bytes",
-                budget.workers
-            )));
-        }
-        budget.image_bytes = (limit - budget.fixed_bytes()) / budget.workers;
+            &load,
+            activation,
+            model.info.input_shape,
+            config.workers as u64,
+        )?;
         log::info!("[{name}] memory budget: {budget:?}");
         Ok(Service {
             config,

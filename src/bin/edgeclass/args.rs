@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use edgeclass::error::invalid_argument;
 use edgeclass::image::{DecodeOptions, JpegDecoder};
+use edgeclass::model::{ModelOptions, WinogradMode};
 
 const AFTER_HELP: &str = "\
 Exit status: 0 success, 1 error (the message names the error code), 2 usage error.
@@ -129,11 +130,44 @@ pub struct ClassifyArgs {
     /// of the connector's answer
     #[arg(long, value_name = "K", value_parser = positive)]
     pub top: Option<usize>,
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(flatten)]
+    pub decode: DecodeArgs,
+}
+
+/// How the model is optimised to run: `--threads`, `--winograd`.
+#[derive(Args)]
+pub struct RunArgs {
     /// Threads per inference (more than 1 needs the multithread build)
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = positive)]
     pub threads: usize,
-    #[command(flatten)]
-    pub decode: DecodeArgs,
+    /// Which 3x3 convolutions run as Winograd: off, lean (default) or fast [env:
+    /// EDGECLASS_WINOGRAD]
+    ///
+    /// fast trades more weight memory for speed; off is tract's own convolutions.
+    #[arg(long, value_name = "MODE")]
+    pub winograd: Option<String>,
+}
+
+impl RunArgs {
+    /// The model options: `--winograd`, else `EDGECLASS_WINOGRAD`, else lean. A value that is
+    /// not a mode is refused (it was taken as the default before).
+    pub fn options(&self) -> edgeclass::Result<ModelOptions> {
+        let winograd = match (&self.winograd, std::env::var("EDGECLASS_WINOGRAD")) {
+            (Some(v), _) => v
+                .parse()
+                .map_err(|e: edgeclass::Error| e.context("--winograd"))?,
+            (None, Ok(v)) => v
+                .parse()
+                .map_err(|e: edgeclass::Error| e.context("EDGECLASS_WINOGRAD"))?,
+            (None, Err(_)) => WinogradMode::default(),
+        };
+        Ok(ModelOptions {
+            threads: self.threads,
+            winograd,
+        })
+    }
 }
 
 #[derive(Args)]
@@ -158,9 +192,8 @@ pub struct BenchArgs {
     /// Also time every network node and print the slowest
     #[arg(long)]
     pub profile: bool,
-    /// Threads per inference (more than 1 needs the multithread build)
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = positive)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub run: RunArgs,
     /// End-to-end timings (bytes -> probabilities) as one JSON line, after a `FIRST <ms>` line
     /// printed as soon as the first answer exists (for harnesses); needs IMAGE
     #[arg(long)]

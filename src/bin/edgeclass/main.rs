@@ -178,9 +178,8 @@ fn classify(args: &ClassifyArgs) -> Result<()> {
             "classify needs IMAGE files or --tensor FILE",
         ));
     }
-    let model = load_model(args.model.path()?, |p| {
-        Model::load_with_threads(p, args.threads)
-    })?;
+    let options = args.run.options()?;
+    let model = load_model(args.model.path()?, |p| Model::load(p, &options))?;
     let mut state = model.new_state()?;
     let [_, c, h, w] = model.info.input_shape;
     let mut input = vec![0f32; model.info.input_len()];
@@ -275,11 +274,12 @@ fn time_ms(runs: usize, mut f: impl FnMut() -> Result<()>) -> Result<(f64, f64)>
 /// Per-stage timings on this machine, for users comparing boards.
 fn bench(args: &BenchArgs) -> Result<()> {
     let path = args.model.path()?;
+    let options = args.run.options()?;
     let t0 = Instant::now();
     let imported = load_model(path, ImportedModel::load)?;
     let import = t0.elapsed();
     let t1 = Instant::now();
-    let model = imported.into_model_with_threads(args.threads)?;
+    let model = imported.into_model_with_options(&options)?;
     let optimize = t1.elapsed();
     let [_, c, h, w] = model.info.input_shape;
     println!(
@@ -351,9 +351,8 @@ fn bench_json(args: &BenchArgs) -> Result<()> {
         .as_ref()
         .ok_or_else(|| invalid_argument("bench --json needs an IMAGE"))?;
     let t0 = Instant::now();
-    let model = load_model(args.model.path()?, |p| {
-        Model::load_with_threads(p, args.threads)
-    })?;
+    let options = args.run.options()?;
+    let model = load_model(args.model.path()?, |p| Model::load(p, &options))?;
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let bytes = read_input(image, "image")?;
     let ct = args.decode.content_type();
@@ -373,7 +372,7 @@ fn bench_json(args: &BenchArgs) -> Result<()> {
     let (median, min) = time_ms(args.runs, || classify().map(|_| ()))?;
     println!(
         "{{\"engine\": \"edgeclass\", \"threads\": {}, \"load_ms\": {load_ms:.3}, \"first_ms\": {first_ms:.3}, \"median_ms\": {median:.3}, \"min_ms\": {min:.3}, \"runs\": {}, \"top1\": {}}}",
-        args.threads,
+        args.run.threads,
         args.runs,
         top_k(&first, 1)[0]
     );
