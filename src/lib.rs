@@ -12,6 +12,7 @@
 #![deny(unsafe_code)]
 
 pub mod answer;
+pub mod classifier;
 pub mod error;
 pub mod feedback;
 #[allow(unsafe_code)]
@@ -24,6 +25,7 @@ pub mod names;
 pub mod npy;
 pub mod service;
 
+pub use classifier::{Classification, Classifier};
 pub use error::{Code, Error, Result};
-pub use model::{Inference, Model, ModelInfo};
-pub use service::{Classification, Request, Service, ServiceConfig};
+pub use model::{Inference, Model, ModelInfo, ModelOptions};
+pub use service::{Request, Service, ServiceConfig};

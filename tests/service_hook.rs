@@ -8,9 +8,12 @@ use std::sync::{Arc, Mutex};
 
 use edgeclass::service::{ClassificationHook, Classified, Service, ServiceConfig};
 
+/// What a hook was told: service, body, probabilities, label count.
+type Seen = (String, Vec<u8>, Vec<f32>, Option<usize>);
+
 #[derive(Default)]
 struct Recorder {
-    seen: Mutex<Vec<(String, Vec<u8>, Vec<f32>, Option<usize>)>>,
+    seen: Mutex<Vec<Seen>>,
 }
 
 impl ClassificationHook for Recorder {

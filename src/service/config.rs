@@ -126,7 +126,116 @@ fn parse_bounded(key: &str, value: &str, max: u64) -> Result<u64> {
     }
 }
 
+/// Builds a [`ServiceConfig`] in Rust, checked by the same rules as the Greengrass parameter map
+/// (it builds one: each method sets the parameter it names).
+///
+/// ```no_run
+/// use edgeclass::ServiceConfig;
+///
+/// let config = ServiceConfig::builder("imageClassification", "/models/resnet18")
+///     .timeout_seconds(10)
+///     .memory_limit_kb(500_000)
+///     .workers(2)
+///     .build()?;
+/// let service = edgeclass::Service::open(config)?;
+/// # Ok::<(), edgeclass::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServiceConfigBuilder {
+    params: BTreeMap<String, String>,
+}
+
+impl ServiceConfigBuilder {
+    fn set(mut self, key: &str, value: impl ToString) -> Self {
+        self.params.insert(key.to_string(), value.to_string());
+        self
+    }
+
+    /// `LocalInferenceServiceTimeoutSeconds` (required, 1..=86400).
+    pub fn timeout_seconds(self, seconds: u64) -> Self {
+        self.set("LocalInferenceServiceTimeoutSeconds", seconds)
+    }
+
+    /// `LocalInferenceServiceMemoryLimitKB` (required).
+    pub fn memory_limit_kb(self, kb: u64) -> Self {
+        self.set("LocalInferenceServiceMemoryLimitKB", kb)
+    }
+
+    /// `EdgeclassWorkers`: requests served at once (default 1).
+    pub fn workers(self, workers: usize) -> Self {
+        self.set("EdgeclassWorkers", workers)
+    }
+
+    /// `EdgeclassThreads`: threads per inference (default 1; more needs `multithread`).
+    pub fn threads(self, threads: usize) -> Self {
+        self.set("EdgeclassThreads", threads)
+    }
+
+    /// `EdgeclassWinograd` (default lean).
+    pub fn winograd(self, mode: WinogradMode) -> Self {
+        let v = match mode {
+            WinogradMode::Off => "off",
+            WinogradMode::Lean => "lean",
+            WinogradMode::Fast => "fast",
+        };
+        self.set("EdgeclassWinograd", v)
+    }
+
+    /// `MLFeedbackConnectorConfigId`: the ML Feedback configuration this service feeds (when it
+    /// is opened with its hook, `crate::feedback::open_service`).
+    pub fn feedback_config_id(self, id: &str) -> Self {
+        self.set("MLFeedbackConnectorConfigId", id)
+    }
+
+    /// `EdgeclassJpegDecoder` (default zune).
+    pub fn jpeg_decoder(self, decoder: JpegDecoder) -> Self {
+        let v = match decoder {
+            JpegDecoder::Zune => "zune",
+            JpegDecoder::Turbo => "libjpeg-turbo",
+        };
+        self.set("EdgeclassJpegDecoder", v)
+    }
+
+    /// `EdgeclassStrictDecoding`: refuse bytes that disagree with the content type.
+    pub fn strict_decoding(self, strict: bool) -> Self {
+        self.set("EdgeclassStrictDecoding", strict)
+    }
+
+    /// `EdgeclassApplyExif` (default true).
+    pub fn apply_exif(self, apply: bool) -> Self {
+        self.set("EdgeclassApplyExif", apply)
+    }
+
+    /// `EdgeclassMaxImagePixels`: the largest accepted width x height.
+    pub fn max_image_pixels(self, pixels: u64) -> Self {
+        self.set("EdgeclassMaxImagePixels", pixels)
+    }
+
+    /// Any other parameter of [`KEYS`], by its Greengrass name.
+    pub fn parameter(self, key: &str, value: &str) -> Self {
+        self.set(key, value)
+    }
+
+    /// The configuration, or the first rule a parameter breaks (`InvalidParameter`, naming it).
+    pub fn build(&self) -> Result<ServiceConfig> {
+        ServiceConfig::from_parameters(&self.params)
+    }
+}
+
 impl ServiceConfig {
+    /// A [`ServiceConfigBuilder`] for a service called `name` serving the model at `model_path`
+    /// (`LocalInferenceServiceName`, `MLModelDestinationPath`).
+    pub fn builder(name: &str, model_path: impl AsRef<std::path::Path>) -> ServiceConfigBuilder {
+        ServiceConfigBuilder {
+            params: BTreeMap::new(),
+        }
+        .set("LocalInferenceServiceName", name)
+        .set(
+            "MLModelDestinationPath",
+            model_path.as_ref().to_string_lossy(),
+        )
+    }
+
     /// Validate a `Parameters` map (all values strings, as in the connector definition).
     pub fn from_parameters(params: &BTreeMap<String, String>) -> Result<ServiceConfig> {
         for key in params.keys() {
@@ -365,6 +474,55 @@ mod tests {
                 "{key}={value}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn the_builder_gives_what_the_parameter_map_gives() {
+        let built = ServiceConfig::builder("imageClassification", "/m/model.tar.gz")
+            .timeout_seconds(7)
+            .memory_limit_kb(1000)
+            .workers(3)
+            .winograd(WinogradMode::Fast)
+            .jpeg_decoder(JpegDecoder::Zune)
+            .strict_decoding(true)
+            .apply_exif(false)
+            .max_image_pixels(4096)
+            .feedback_config_id("cfg-1")
+            .build()
+            .unwrap();
+        let map: BTreeMap<String, String> = [
+            ("LocalInferenceServiceName", "imageClassification"),
+            ("MLModelDestinationPath", "/m/model.tar.gz"),
+            ("LocalInferenceServiceTimeoutSeconds", "7"),
+            ("LocalInferenceServiceMemoryLimitKB", "1000"),
+            ("EdgeclassWorkers", "3"),
+            ("EdgeclassWinograd", "fast"),
+            ("EdgeclassJpegDecoder", "zune"),
+            ("EdgeclassStrictDecoding", "true"),
+            ("EdgeclassApplyExif", "false"),
+            ("EdgeclassMaxImagePixels", "4096"),
+            ("MLFeedbackConnectorConfigId", "cfg-1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        assert_eq!(built, ServiceConfig::from_parameters(&map).unwrap());
+        assert_eq!(built.timeout, Duration::from_secs(7));
+        assert_eq!(built.memory_limit_bytes, 1000 * 1024);
+        // The same rules: a missing required parameter, a value out of range.
+        let e = ServiceConfig::builder("svc", "/m")
+            .memory_limit_kb(1)
+            .build();
+        assert!(e
+            .unwrap_err()
+            .message
+            .contains("LocalInferenceServiceTimeoutSeconds"));
+        let e = ServiceConfig::builder("svc", "/m")
+            .timeout_seconds(1)
+            .memory_limit_kb(1)
+            .workers(65)
+            .build();
+        assert!(e.unwrap_err().message.contains("EdgeclassWorkers"));
     }
 
     #[test]

@@ -17,12 +17,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+pub use crate::classifier::{CallStats, Classification};
 use crate::error::{memory_limit, Code, Error, Result};
 use crate::image::{self, Preprocessor};
 use crate::mem::heap;
 use crate::model::{Deadline, Model, ModelOptions};
 pub use budget::{Budget, LoadFigures};
-pub use config::ServiceConfig;
+pub use config::{ServiceConfig, ServiceConfigBuilder};
 pub use hook::{ClassificationHook, Classified};
 
 /// The algorithm type of this connector, as the ML SDK passes it.
@@ -39,30 +40,6 @@ pub struct ServiceStats {
     pub refused_memory: u64,
     /// Highest heap use of a single request on its thread (decode + inference), bytes.
     pub request_peak_bytes: u64,
-}
-
-/// Per-call figures.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct CallStats {
-    /// Waiting for a free worker.
-    pub wait_us: u64,
-    /// Header probe, decode and EXIF orientation.
-    pub decode_us: u64,
-    /// Resize and tensor layout.
-    pub preprocess_us: u64,
-    pub inference_us: u64,
-    /// Peak bytes this request allocated on its thread (0 without heap accounting).
-    pub peak_bytes: u64,
-    pub decoded_width: u32,
-    pub decoded_height: u32,
-}
-
-/// One answer.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Classification {
-    pub probs: Vec<f32>,
-    pub logits: Option<Vec<f32>>,
-    pub stats: CallStats,
 }
 
 /// Options of one request: a cancel flag another thread may set, and an optional deadline
@@ -123,12 +100,6 @@ impl Service {
         config: ServiceConfig,
         hook: Option<Arc<dyn ClassificationHook>>,
     ) -> Result<Service> {
-        if let (Some(id), None) = (&config.feedback_config_id, &hook) {
-            log::warn!(
-                "[{}] MLFeedbackConnectorConfigId {id:?} is set, but the service was opened without a hook: no ML Feedback (edgeclass::feedback::open_service opens it with one)",
-                config.name
-            );
-        }
         let name = config.name.clone();
         // tract logs from deep inside the load (its kernel selection, e.g. on ARM): named too.
         let _named = LogContext::enter(&name);
@@ -177,8 +148,45 @@ impl Service {
             model.timings.import,
             model.timings.optimize
         );
+        Service::assemble(config, Arc::new(model), load, hook)
+    }
+
+    /// A service over a model loaded elsewhere (e.g. shared with a [`crate::Classifier`]), with
+    /// `config`'s limits, workers and decoding; `config.model_path` is not read, and neither are
+    /// its threads and Winograd (the model was optimised already). The load was not measured
+    /// under this service's limit: its bytes are estimated (twice its weights).
+    pub fn with_model(
+        config: ServiceConfig,
+        model: Arc<Model>,
+        hook: Option<Arc<dyn ClassificationHook>>,
+    ) -> Result<Service> {
+        let _named = LogContext::enter(&config.name);
+        let load = budget::LoadFigures {
+            weight_bytes: model.info.weight_bytes as u64,
+            retained: None,
+            peak: Some((0, 0)),
+            largest_value: model.largest_value_bytes(),
+        };
+        Service::assemble(config, model, load, hook)
+    }
+
+    /// Check the loaded model against the limit, start and warm the workers, plan the budget.
+    fn assemble(
+        config: ServiceConfig,
+        model: Arc<Model>,
+        load: budget::LoadFigures,
+        hook: Option<Arc<dyn ClassificationHook>>,
+    ) -> Result<Service> {
+        if let (Some(id), None) = (&config.feedback_config_id, &hook) {
+            log::warn!(
+                "[{}] MLFeedbackConnectorConfigId {id:?} is set, but the service was opened without a hook: no ML Feedback (edgeclass::feedback::open_service opens it with one)",
+                config.name
+            );
+        }
+        let name = config.name.clone();
+        let limit = config.memory_limit_bytes;
+        let counting = heap::is_counting();
         budget::check_load(&name, limit, &load)?;
-        let model = Arc::new(model);
         let [_, c, h, w] = model.info.input_shape;
         let input_len = model.info.input_len();
         let mut workers = Vec::with_capacity(config.workers);

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Parser;
@@ -10,7 +11,7 @@ use edgeclass::error::{bad_tensor, invalid_argument};
 use edgeclass::image::Preprocessor;
 use edgeclass::model::{top_k, ImportedModel, Model};
 use edgeclass::npy::{f32_from_le_bytes, Npy};
-use edgeclass::{Error, Result};
+use edgeclass::{Classifier, Error, Result};
 
 mod args;
 mod upload;
@@ -180,10 +181,7 @@ fn classify(args: &ClassifyArgs) -> Result<()> {
     }
     let options = args.run.options()?;
     let model = load_model(args.model.path()?, |p| Model::load(p, &options))?;
-    let mut state = model.new_state()?;
-    let [_, c, h, w] = model.info.input_shape;
-    let mut input = vec![0f32; model.info.input_len()];
-    let mut pre: Option<Preprocessor> = None;
+    let mut classifier = Classifier::new(Arc::new(model), args.decode.options())?;
     let inputs = args.tensors.len() + args.images.len();
     let many = inputs > 1;
     let content_type = args.decode.content_type();
@@ -192,20 +190,14 @@ fn classify(args: &ClassifyArgs) -> Result<()> {
     for path in args.images.iter().chain(&args.tensors) {
         let is_tensor = args.tensors.contains(path);
         let mut one = || -> Result<()> {
-            if is_tensor {
-                input = read_tensor(path, model.info.input_len())?;
+            let out = if is_tensor {
+                let input = read_tensor(path, classifier.model().info.input_len())?;
+                classifier.classify_tensor(&input)
             } else {
                 let bytes = read_input(path, "image")?;
-                let pre = match &mut pre {
-                    Some(p) => p,
-                    None => pre.insert(Preprocessor::new(c, h, w, args.decode.options())?),
-                };
-                pre.preprocess(content_type, &bytes, &mut input)
-                    .map_err(|e| e.context(path.display()))?;
+                classifier.classify(content_type, &bytes)
             }
-            let out = model
-                .run(&mut state, &input)
-                .map_err(|e: Error| e.context(path.display()))?;
+            .map_err(|e: Error| e.context(path.display()))?;
             match args.top {
                 None if many => println!("{}: {}", path.display(), connector_body(&out.probs)),
                 None => println!("{}", connector_body(&out.probs)),
@@ -213,12 +205,9 @@ fn classify(args: &ClassifyArgs) -> Result<()> {
                     if many {
                         println!("{}:", path.display());
                     }
-                    for (rank, &i) in top_k(&out.probs, k).iter().enumerate() {
-                        let label = model
-                            .labels
-                            .as_ref()
-                            .map_or(String::new(), |l| format!(" \"{}\"", l[i]));
-                        println!("{:>3}. class {i}{label}: {}", rank + 1, out.probs[i]);
+                    for (rank, (i, label, p)) in classifier.top(&out.probs, k).iter().enumerate() {
+                        let label = label.map_or(String::new(), |l| format!(" \"{l}\""));
+                        println!("{:>3}. class {i}{label}: {p}", rank + 1);
                     }
                 }
             }
@@ -356,14 +345,8 @@ fn bench_json(args: &BenchArgs) -> Result<()> {
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let bytes = read_input(image, "image")?;
     let ct = args.decode.content_type();
-    let [_, c, h, w] = model.info.input_shape;
-    let mut pre = Preprocessor::new(c, h, w, args.decode.options())?;
-    let mut state = model.new_state()?;
-    let mut input = vec![0f32; model.info.input_len()];
-    let mut classify = || -> Result<Vec<f32>> {
-        pre.preprocess(ct, &bytes, &mut input)?;
-        Ok(model.run(&mut state, &input)?.probs)
-    };
+    let mut classifier = Classifier::new(Arc::new(model), args.decode.options())?;
+    let mut classify = || -> Result<Vec<f32>> { Ok(classifier.classify(ct, &bytes)?.probs) };
     let t1 = Instant::now();
     let first = classify()?;
     let first_ms = t1.elapsed().as_secs_f64() * 1e3;
