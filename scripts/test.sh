@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite (the README's test command; CI runs it): first scripts/setup.sh (installs
 # what is missing, builds, regenerates the full-size models; seconds when all is there), then the
-# Rust tests with both JPEG decoders, the C ffi-tests (+ valgrind, stress, examples) and the
-# Python packages on 2.7, 3.7 and 3.11. Each part prints its own summary; the script stops at the
+# Rust tests with both JPEG decoders, the API docs, the own-allocator example, the C ffi-tests
+# (+ valgrind, stress, examples) and the Python packages on 2.7, 3.7 and 3.11. Each part prints its own summary; the script stops at the
 # first failing part. EDGECLASS_SKIP_SETUP=1 skips the set-up step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +14,14 @@ fi
 if [ "${CI:-}" = "true" ]; then export EDGECLASS_REQUIRE_FULL_MODELS=1; fi
 echo "== Rust tests (default features: zune-jpeg, heap accounting)"
 cargo test --release --locked
+echo "== Rust API docs: every public item documented, every intra-doc link resolves"
+RUSTDOCFLAGS="-D warnings -D missing-docs -D rustdoc::broken-intra-doc-links" cargo doc --no-deps --locked
+echo "== the Rust example with its own #[global_allocator] (edgeclass without default features)"
+out=$(cargo run --release --locked --no-default-features --example own_allocator)
+echo "$out"
+# The label in the image's name is the reference; the program's allocator must be the one used.
+grep -q 'digit07_label3_28x28.png: class 3 ' <<<"$out" && grep -q "allocator: this program's" <<<"$out" ||
+    { echo "own_allocator: unexpected output" >&2; exit 1; }
 echo "== C ffi-tests against libedgeclass.so and .a, valgrind, stress, examples"
 ffi-tests/run.sh
 echo "== Python packages (2.7.18, 3.7.16, 3.11)"

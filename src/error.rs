@@ -52,11 +52,14 @@ include!("status_codes.rs");
 /// An error: a stable code and a message for people.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
+    /// The stable code: what kind of failure, as C and Python see it.
     pub code: Code,
+    /// What failed and why, for people.
     pub message: String,
 }
 
 impl Error {
+    /// An error with `code` and `message`.
     pub fn new(code: Code, message: impl Into<String>) -> Error {
         Error {
             code,
@@ -81,6 +84,7 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
+/// The library's result: an [`Error`] on failure.
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Shorthand constructors, so call sites read `Err(err::params(format!(..)))`.

@@ -48,8 +48,12 @@ fn a_classifier_and_a_service_sharing_its_model_answer_mxnet_goldens() {
     }
     assert!(checked >= 6, "{checked} PNG goldens");
     // A bad image is the same error either way.
-    let a = classifier.classify("image/png", b"\x89PNG\r\n").unwrap_err();
-    let b = service.classify("image/png", b"\x89PNG\r\n", None).unwrap_err();
+    let a = classifier
+        .classify("image/png", b"\x89PNG\r\n")
+        .unwrap_err();
+    let b = service
+        .classify("image/png", b"\x89PNG\r\n", None)
+        .unwrap_err();
     assert_eq!(a.code, b.code);
 }
 

@@ -61,6 +61,7 @@ pub struct SpoolOptions {
 /// The MQTT broker the messages go to (`EdgeclassMqttHost` set).
 #[derive(Clone, Debug, PartialEq)]
 pub struct MqttOptions {
+    /// `EdgeclassMqttHost`: the broker's host name or address.
     pub host: String,
     /// `EdgeclassMqttPort` (default 1883).
     pub port: u16,
@@ -73,6 +74,7 @@ pub struct MqttOptions {
 /// The Greengrass v2 style result message (`EdgeclassResultTopic` set).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResultOptions {
+    /// `EdgeclassResultTopic`: where the result message goes.
     pub topic: String,
     /// `EdgeclassResultTopK` (default 5, as the v2 sample's MAX_NO_OF_RESULTS).
     pub top_k: usize,
@@ -87,8 +89,11 @@ pub struct FeedbackConnectorConfig {
     pub configs: BTreeMap<String, FeedbackConfig>,
     /// `RequestLimit`: concurrent requests; `None` = no limit (absent, empty or "0").
     pub request_limit: Option<usize>,
+    /// Where kept samples wait for upload.
     pub spool: SpoolOptions,
+    /// The MQTT broker, when `EdgeclassMqttHost` is set.
     pub mqtt: Option<MqttOptions>,
+    /// The Greengrass v2 style result message, when `EdgeclassResultTopic` is set.
     pub result: Option<ResultOptions>,
     /// `EdgeclassRandomSeed`: makes RANDOM_SAMPLING reproducible (tests); default from the OS.
     pub random_seed: Option<u64>,

@@ -69,11 +69,12 @@ impl Drop for InFlight<'_> {
 }
 
 impl Feedback {
-    /// Open from the ML Feedback connector's `Parameters` (see [`config::FEEDBACK_KEYS`]).
+    /// Open from the ML Feedback connector's `Parameters` (see [`super::config::FEEDBACK_KEYS`]).
     pub fn open(params: &BTreeMap<String, String>) -> Result<Feedback> {
         Feedback::with_config(FeedbackConnectorConfig::from_parameters(params)?)
     }
 
+    /// Open from an already parsed configuration (spool opened, MQTT started).
     pub fn with_config(config: FeedbackConnectorConfig) -> Result<Feedback> {
         let spool = Spool::open(
             &config.spool.dir,
@@ -111,10 +112,12 @@ impl Feedback {
         })
     }
 
+    /// The configuration it was opened with.
     pub fn config(&self) -> &FeedbackConnectorConfig {
         &self.config
     }
 
+    /// Its spool of kept samples.
     pub fn spool(&self) -> &Spool {
         &self.spool
     }
@@ -357,6 +360,7 @@ impl Feedback {
         true
     }
 
+    /// Its counters now.
     pub fn stats(&self) -> FeedbackStats {
         let c = &self.counters;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);

@@ -43,14 +43,27 @@ pub use upload::{drain_spool, DrainReport};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
     /// Kept: written to the spool, waiting for upload.
-    Spooled { id: String },
+    /// Kept: written to the spool as sample `id`, waiting for upload.
+    Spooled {
+        /// The request's id (a UUID; a kept sample's name in the spool and in S3).
+        id: String,
+    },
     /// The sampling strategy did not keep it (`sample_dropped_by_strategy`).
-    Dropped { id: String },
+    /// Not kept by the sampling strategy (`sample_dropped_by_strategy`).
+    Dropped {
+        /// The request's id (a UUID; a kept sample's name in the spool and in S3).
+        id: String,
+    },
     /// `RequestLimit` requests were already in progress (`Queue.Full`).
-    Throttled { id: String },
+    /// Refused: `RequestLimit` requests were in progress (`Queue.Full`).
+    Throttled {
+        /// The request's id (a UUID; a kept sample's name in the spool and in S3).
+        id: String,
+    },
 }
 
 impl Outcome {
+    /// The request's id (a UUID), whatever happened to it.
     pub fn id(&self) -> &str {
         match self {
             Outcome::Spooled { id } | Outcome::Dropped { id } | Outcome::Throttled { id } => id,
@@ -61,7 +74,9 @@ impl Outcome {
 /// An upload failure: the connector's exception type (e.g. `NoSuchBucket`) and message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UploadError {
+    /// The connector's exception type, e.g. `NoSuchBucket`.
     pub error: String,
+    /// What went wrong, for people.
     pub message: String,
 }
 
@@ -86,12 +101,14 @@ pub struct MqttStats {
     pub overflowed: u64,
     /// Connections after the first.
     pub reconnects: u64,
+    /// Whether the broker is connected now.
     pub connected: bool,
 }
 
 /// Counters of a feedback hub (the connector's CloudWatch metrics, and more).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FeedbackStats {
+    /// Feedback requests (classifications and `publish` calls).
     pub requests: u64,
     /// Kept and spooled.
     pub spooled: u64,
@@ -109,6 +126,8 @@ pub struct FeedbackStats {
     pub predictions_published: u64,
     /// Classifications whose feedback failed (logged; the classification itself succeeded).
     pub hook_errors: u64,
+    /// The spool's counters.
     pub spool: SpoolStats,
+    /// The MQTT delivery counters.
     pub mqtt: MqttStats,
 }

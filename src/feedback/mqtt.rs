@@ -192,6 +192,7 @@ impl MqttPublisher {
         true
     }
 
+    /// Its delivery counters now.
     pub fn stats(&self) -> MqttStats {
         self.shared.lock().stats
     }

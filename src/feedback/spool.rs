@@ -33,9 +33,11 @@ const TEMP_MAX_AGE: Duration = Duration::from_secs(3600);
 pub struct Sample {
     /// UUID v4: the `id` of the status messages and the S3 object's name.
     pub id: String,
+    /// The configuration that kept it.
     pub config_id: String,
     /// `content-type` of the configuration (the S3 object's type).
     pub content_type: String,
+    /// The S3 bucket it goes to (`s3-bucket-name`).
     pub bucket: String,
     /// `s3-prefix/UUID.file-ext`.
     pub key: String,
@@ -43,6 +45,7 @@ pub struct Sample {
     pub prediction: Value,
     /// The caller's metadata plus `publish-ts`.
     pub metadata: Map<String, Value>,
+    /// The model input, as sent (the encoded image).
     pub input: Vec<u8>,
 }
 
@@ -144,6 +147,7 @@ fn crc32(b: &[u8]) -> u32 {
 pub struct SpoolStats {
     /// Samples and bytes in the spool now (as this process knows it).
     pub samples: u64,
+    /// Bytes of the samples in the spool now.
     pub bytes: u64,
     /// Samples written since open.
     pub written: u64,
@@ -234,6 +238,7 @@ impl Spool {
         Ok(spool)
     }
 
+    /// The spool's directory.
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -403,6 +408,7 @@ impl Spool {
         Ok(ix.files.keys().cloned().collect())
     }
 
+    /// The file of sample `name` in the spool.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
     }
@@ -454,6 +460,7 @@ impl Spool {
         }
     }
 
+    /// Its counters now.
     pub fn stats(&self) -> SpoolStats {
         let ix = self.lock();
         SpoolStats {

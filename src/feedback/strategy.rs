@@ -14,16 +14,24 @@
 pub enum Strategy {
     /// No `sampling-strategy`: every sample is kept.
     All,
+    /// `RANDOM_SAMPLING`: keep each sample with probability `rate`.
     RandomSampling {
+        /// In 0..=1.
         rate: f64,
     },
+    /// `LEAST_CONFIDENCE`: keep when the top probability is at most `threshold`.
     LeastConfidence {
+        /// In 0..=1.
         threshold: f64,
     },
+    /// `MARGIN`: keep when the top two probabilities differ by at most `threshold`.
     Margin {
+        /// In 0..=1.
         threshold: f64,
     },
+    /// `ENTROPY`: keep when the prediction's entropy is above `threshold`.
     Entropy {
+        /// Non-negative, in nats.
         threshold: f64,
     },
 }
@@ -104,6 +112,7 @@ pub struct SplitMix64 {
 }
 
 impl SplitMix64 {
+    /// A generator seeded with `seed` (the same sequence for the same seed).
     pub fn new(seed: u64) -> SplitMix64 {
         SplitMix64 { state: seed }
     }
@@ -123,6 +132,7 @@ impl SplitMix64 {
         SplitMix64::new(seed)
     }
 
+    /// The next value of the sequence.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;

@@ -21,6 +21,7 @@ pub(super) struct UploadThread {
 /// What a drain did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct DrainReport {
+    /// Samples uploaded and deleted.
     pub uploaded: usize,
     /// Sample files found corrupt (moved aside).
     pub corrupt: usize,

@@ -15,11 +15,18 @@
 //!   would go through its gamma tables, which we do not model (the colour path ignores gAMA, as
 //!   OpenCV's does).
 
+// Internal stages, public for the tests, benches and fuzz targets only: not part of the API.
+#[doc(hidden)]
 pub mod exif;
+#[doc(hidden)]
 pub mod jpeg;
+#[doc(hidden)]
 pub mod png;
+#[doc(hidden)]
 pub mod resize;
+#[doc(hidden)]
 pub mod sniff;
+#[doc(hidden)]
 pub mod tensor;
 
 use std::time::Instant;
@@ -52,12 +59,14 @@ pub struct DecodeOptions {
     pub strict_content_type: bool,
     /// Largest accepted width and height, in pixels, as stored in the file (default 16384).
     pub max_width: u32,
+    /// Largest accepted height, in pixels, as stored (default 16384).
     pub max_height: u32,
     /// Largest accepted width x height (default 64 Mpixel).
     pub max_pixels: u64,
     /// Largest accepted decode memory ([`ImageInfo::decode_bytes`], default 1 GiB): beyond it,
     /// `Code::MemoryLimit`.
     pub max_decode_bytes: usize,
+    /// Which decoder turns JPEG into pixels (default zune).
     pub jpeg_decoder: JpegDecoder,
 }
 
@@ -78,11 +87,14 @@ impl Default for DecodeOptions {
 /// The pixel layout a decode produces: OpenCV's `IMREAD_COLOR` (then BGR2RGB) or `IMREAD_GRAYSCALE`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColorMode {
+    /// Three channels, R G B (OpenCV's `IMREAD_COLOR`, then BGR to RGB).
     Rgb,
+    /// One channel (OpenCV's `IMREAD_GRAYSCALE`).
     Gray,
 }
 
 impl ColorMode {
+    /// Bytes per pixel: 3 or 1.
     pub fn channels(self) -> usize {
         match self {
             ColorMode::Rgb => 3,
@@ -94,12 +106,15 @@ impl ColorMode {
 /// What [`probe`] learns from the headers alone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageInfo {
+    /// The format the bytes are in (whatever the content type said).
     pub format: ImageFormat,
     /// Size after the EXIF orientation (when applied): the size of the decoded image.
     pub width: u32,
+    /// Height after the EXIF orientation.
     pub height: u32,
     /// Size as stored in the file.
     pub stored_width: u32,
+    /// Height as stored in the file.
     pub stored_height: u32,
     /// The EXIF orientation that will be applied (1..=8; 1 when absent or `apply_exif` is off).
     pub orientation: u8,
@@ -266,19 +281,28 @@ pub fn buffer_bytes_for(info: &ImageInfo) -> usize {
 /// `channels` interleaved bytes, orientation applied.
 #[derive(Debug)]
 pub struct DecodedView<'a> {
+    /// What the headers said.
     pub info: ImageInfo,
+    /// Pixels per row.
     pub width: usize,
+    /// Rows.
     pub height: usize,
+    /// Bytes per pixel (1 or 3).
     pub channels: usize,
+    /// `height` x `width` x `channels` bytes, row by row.
     pub pixels: &'a [u8],
 }
 
 /// An owned decoded image (see [`decode`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodedImage {
+    /// Pixels per row.
     pub width: usize,
+    /// Rows.
     pub height: usize,
+    /// Bytes per pixel (1 or 3).
     pub channels: usize,
+    /// `height` x `width` x `channels` bytes, row by row.
     pub pixels: Vec<u8>,
 }
 
@@ -286,12 +310,14 @@ pub struct DecodedImage {
 /// it allocates no pixel buffer again.
 #[derive(Default)]
 pub struct ImageDecoder {
+    /// How it decodes.
     pub options: DecodeOptions,
     decoded: Vec<u8>,
     oriented: Vec<u8>,
 }
 
 impl ImageDecoder {
+    /// A decoder with `options` and no buffers yet.
     pub fn new(options: DecodeOptions) -> ImageDecoder {
         ImageDecoder {
             options,
@@ -406,9 +432,11 @@ pub fn decode(
 /// Timings and sizes of one [`Preprocessor::preprocess`] call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PreprocessStats {
+    /// The format decoded.
     pub format: ImageFormat,
     /// Decoded size (after orientation), before resizing.
     pub decoded_width: u32,
+    /// Decoded height (after orientation), before resizing.
     pub decoded_height: u32,
     /// Probe + decode + orientation, in microseconds.
     pub decode_us: u64,
@@ -462,6 +490,7 @@ impl Preprocessor {
         self.channels * self.height * self.width
     }
 
+    /// The decoding options.
     pub fn options(&self) -> &DecodeOptions {
         &self.decoder.options
     }

@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::heap;
 
+/// The system allocator, counting into [`super::heap`]; installed as the global allocator by
+/// this module when `heap-accounting` is on.
 pub struct CountingAllocator;
 
 // SAFETY: every method forwards to `System` with the caller's own arguments, so the allocator

@@ -24,7 +24,9 @@ thread_local! {
 
 /// Record an allocation of `size` bytes (called by the global allocator; must not allocate).
 #[inline]
-pub fn record_alloc(size: usize) {
+// Called by the counting allocator only (absent without `heap-accounting`).
+#[cfg_attr(not(feature = "heap-accounting"), allow(dead_code))]
+pub(crate) fn record_alloc(size: usize) {
     // A relaxed store per allocation: the cheapest way to know the allocator is installed,
     // whichever way the library was linked.
     COUNTING.store(true, Ordering::Relaxed);
@@ -44,7 +46,9 @@ pub fn record_alloc(size: usize) {
 
 /// Record a deallocation of `size` bytes.
 #[inline]
-pub fn record_dealloc(size: usize) {
+// Called by the counting allocator only (absent without `heap-accounting`).
+#[cfg_attr(not(feature = "heap-accounting"), allow(dead_code))]
+pub(crate) fn record_dealloc(size: usize) {
     LIVE.fetch_sub(size, Ordering::Relaxed);
     let _ = THREAD_LIVE.try_with(|l| l.set(l.get() - size as isize));
 }
@@ -122,7 +126,9 @@ static OS_BLOCKS: AtomicUsize = AtomicUsize::new(0);
 
 /// Count a block mapped from the OS (`true`) or unmapped (called by the global allocator).
 #[inline]
-pub fn record_os_block(mapped: bool) {
+// Called by the counting allocator only (absent without `heap-accounting`).
+#[cfg_attr(not(feature = "heap-accounting"), allow(dead_code))]
+pub(crate) fn record_os_block(mapped: bool) {
     if mapped {
         OS_BLOCKS.fetch_add(1, Ordering::AcqRel);
     } else {
@@ -138,7 +144,9 @@ pub fn os_blocks_live() -> usize {
 /// Whether the current thread is inside [`loading`] (called by the global allocator; must not
 /// allocate).
 #[inline]
-pub fn is_loading() -> bool {
+// Called by the counting allocator only (absent without `heap-accounting`).
+#[cfg_attr(not(feature = "heap-accounting"), allow(dead_code))]
+pub(crate) fn is_loading() -> bool {
     LOADING.try_with(|d| d.get() > 0).unwrap_or(false)
 }
 

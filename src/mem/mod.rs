@@ -5,7 +5,7 @@
 //! connector's memory limit with [`heap::with_load_limit`]. Both import this module and neither
 //! imports the other's internals.
 //!
-//! With the `heap-accounting` feature (the default) `alloc` installs [`alloc::CountingAllocator`]
+//! With the `heap-accounting` feature (the default) `alloc` installs `alloc::CountingAllocator`
 //! as the process's `#[global_allocator]`: that is what lets the library keep the KB limit
 //! honestly. A Rust program that has its own global allocator turns the feature off
 //! (`default-features = false`); the counters then stay at zero, [`heap::is_counting`] says so, and

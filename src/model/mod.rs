@@ -1,11 +1,18 @@
 //! Model import and execution: a SageMaker artefact (or NNEF) → an optimised tract plan that
 //! maps an NCHW f32 tensor to class probabilities.
 
+// Internal stages, public for the tests, benches and fuzz targets only: not part of the API.
+#[doc(hidden)]
 pub mod archive;
+#[doc(hidden)]
 pub mod artefact;
+#[doc(hidden)]
 pub mod mxnet;
+#[doc(hidden)]
 pub mod nnef;
+#[doc(hidden)]
 pub mod optimise;
+#[doc(hidden)]
 pub mod winograd;
 
 use std::collections::BTreeMap;
@@ -28,13 +35,17 @@ pub struct ModelInfo {
     pub format: &'static str,
     /// Where it was loaded from, and which files.
     pub origin: String,
+    /// The files it was read from.
     pub files: Vec<String>,
     /// `[1, C, H, W]`.
     pub input_shape: [usize; 4],
+    /// Classes: the length of the probability vector.
     pub classes: usize,
     /// The checkpoint epoch (MXNet), if known.
     pub epoch: Option<u32>,
+    /// The MXNet version the symbol JSON records (`attrs.mxnet_version`), if any.
     pub mxnet_version: Option<i64>,
+    /// Weights (scalars) the graph uses.
     pub parameter_count: usize,
     /// Bytes of the f32 weights the graph uses.
     pub weight_bytes: usize,
@@ -62,8 +73,11 @@ pub struct LoadTimings {
 
 /// A model as imported, before optimisation: what `convert` exports to NNEF.
 pub struct ImportedModel {
+    /// tract's graph, as imported.
     pub typed: TypedModel,
+    /// What we know about the model.
     pub info: ModelInfo,
+    /// Class names (`labels.txt` or NNEF's), when present.
     pub labels: Option<Vec<String>>,
 }
 
@@ -343,8 +357,11 @@ fn parse_labels(bytes: &[u8], classes: usize) -> Result<Vec<String>> {
 /// thread runs it through its own [`ModelState`].
 pub struct Model {
     plan: Arc<TypedSimplePlan>,
+    /// What we know about the model.
     pub info: ModelInfo,
+    /// Class names (`labels.txt` or NNEF's), when present.
     pub labels: Option<Vec<String>>,
+    /// How long loading took.
     pub timings: LoadTimings,
 }
 
@@ -365,7 +382,9 @@ pub struct Inference {
 /// When to give up on a request: a point in time and/or a flag another thread may set.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Deadline<'a> {
+    /// Give up after this instant.
     pub at: Option<Instant>,
+    /// Give up once this flag is set.
     pub cancel: Option<&'a AtomicBool>,
 }
 
@@ -422,6 +441,7 @@ impl Model {
         Some(largest)
     }
 
+    /// A run state (tract's buffers) for one thread at a time: one per worker.
     pub fn new_state(&self) -> Result<ModelState> {
         let state = self
             .plan

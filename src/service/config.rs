@@ -12,7 +12,9 @@ use crate::names::{is_service_name, service_name_rule, SERVICE_NAME_RULE};
 
 /// Upper bounds that keep a typo from becoming a day-long wait or a terabyte budget.
 pub const MAX_TIMEOUT_SECONDS: u64 = 86_400;
+/// The largest `LocalInferenceServiceMemoryLimitKB`: 256 GiB.
 pub const MAX_MEMORY_KB: u64 = 256 << 20; // 256 GiB
+/// The most `EdgeclassWorkers` and `EdgeclassThreads`.
 pub const MAX_WORKERS: usize = 64;
 
 /// A validated service configuration.

@@ -7,7 +7,7 @@
 //! → decode + orient + resize + tensor → run the model (deadline checked between nodes) →
 //! probabilities.
 
-mod budget;
+pub mod budget;
 pub mod config;
 mod hook;
 pub mod registry;
@@ -32,11 +32,17 @@ pub const ALGO_TYPE: &str = "image-classification";
 /// Cumulative counters of a service.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ServiceStats {
+    /// Requests received.
     pub requests: u64,
+    /// Requests answered.
     pub succeeded: u64,
+    /// Requests that failed, for any reason.
     pub failed: u64,
+    /// Of the failed: past their deadline (`Timeout`).
     pub timeouts: u64,
+    /// Of the failed: cancelled by the caller.
     pub cancelled: u64,
+    /// Of the failed: refused for memory (`MemoryLimit`).
     pub refused_memory: u64,
     /// Highest heap use of a single request on its thread (decode + inference), bytes.
     pub request_peak_bytes: u64,
@@ -51,6 +57,7 @@ pub struct Request {
 }
 
 impl Request {
+    /// A request with no cancel and the service's own timeout.
     pub fn new() -> Request {
         Request::default()
     }
@@ -226,22 +233,27 @@ impl Service {
         })
     }
 
+    /// Its configuration.
     pub fn config(&self) -> &ServiceConfig {
         &self.config
     }
 
+    /// Its name (`LocalInferenceServiceName`).
     pub fn name(&self) -> &str {
         &self.config.name
     }
 
+    /// Its model.
     pub fn model(&self) -> &Model {
         &self.model
     }
 
+    /// How its memory limit is spent.
     pub fn budget(&self) -> Budget {
         self.budget
     }
 
+    /// Its counters now.
     pub fn stats(&self) -> ServiceStats {
         *self.stats.lock().unwrap_or_else(|p| p.into_inner())
     }
