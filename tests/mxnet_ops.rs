@@ -217,6 +217,43 @@ fn unsupported_attributes_are_named() {
     );
 }
 
+/// A 2-D attribute is `(a, b)` or `(a)` (= `(a, a)`): stride `(2)` pools like `(2, 2)`; three
+/// values are a symbol error naming the node and the attribute, for both operators that take
+/// them (one rule, `Attrs::pair`).
+#[test]
+fn two_d_attributes_take_one_or_two_values() {
+    let input: Vec<f32> = (0..25).map(|v| v as f32).collect();
+    let pool = |stride: &str| {
+        format!(
+            r#"{{"nodes": [{{"op": "null", "name": "data"}},
+            {{"op": "Pooling", "name": "p", "attrs": {{"kernel": "(2, 2)", "stride": "{stride}", "pool_type": "max"}}, "inputs": [[0,0,0]]}},
+            {{"op": "Flatten", "name": "f", "inputs": [[1,0,0]]}}], "heads": [[2,0,0]]}}"#
+        )
+    };
+    // By hand, as in pooling_valid_and_full_conventions: 5x5, 2x2 max, stride 2, valid.
+    let out = run(&pool("(2)"), HashMap::new(), [1, 1, 5, 5], &input);
+    assert_eq!(out.probs, [6.0, 8.0, 16.0, 18.0]);
+    let conv = r#"{"nodes": [{"op": "null", "name": "data"}, {"op": "null", "name": "w"},
+        {"op": "Convolution", "name": "c3", "attrs": {"kernel": "(1,1)", "num_filter": "1", "no_bias": "True", "dilate": "(1,1,1)"}, "inputs": [[0,0,0],[1,0,0]]}],
+        "heads": [[2,0,0]]}"#;
+    for (sym, node, key) in [
+        (pool("(1,1,1)"), "p", "stride"),
+        (conv.to_string(), "c3", "dilate"),
+    ] {
+        let params = HashMap::from([("w".to_string(), arr(&[1, 1, 1, 1], &[1.0]))]);
+        let e = graph::build(&symbol::parse(&sym).unwrap(), params, [1, 1, 5, 5])
+            .err()
+            .unwrap();
+        assert_eq!(e.code, edgeclass::Code::SymbolFormat, "{e}");
+        assert!(
+            e.message.contains(&format!("node {node} "))
+                && e.message.contains(key)
+                && e.message.contains("not 2-D"),
+            "{e}"
+        );
+    }
+}
+
 #[test]
 fn a_model_loads_from_memory_like_from_disk() {
     // Sanity: the in-memory path gives the same answers as the directory path on tiny-trained.

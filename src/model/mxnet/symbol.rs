@@ -242,6 +242,20 @@ impl<'a> Attrs<'a> {
             .map(Some)
     }
 
+    /// A 2-D attribute (`stride`, `pad`, `dilate`): `(a, b)`, or `(a)` meaning `(a, a)`;
+    /// `[default; 2]` when absent. Any other length does not match a 2-D kernel.
+    pub fn pair(&self, key: &str, default: usize) -> Result<[usize; 2]> {
+        match self.tuple(key)? {
+            None => Ok([default; 2]),
+            Some(v) if v.len() == 2 => Ok([v[0], v[1]]),
+            Some(v) if v.len() == 1 => Ok([v[0]; 2]),
+            Some(v) => Err(symbol_format(format!(
+                "node {} ({}): {key}={v:?} is not 2-D, as the kernel is",
+                self.node.name, self.node.op
+            ))),
+        }
+    }
+
     /// A well-formed value too large for this platform's sizes is out of range for the model,
     /// not a malformed file: the same file gets the same code on 32- and 64-bit targets (an
     /// armv7 build refused a pad of 2^63 - 1 as malformed where x86_64 called it a mismatch).

@@ -17,19 +17,9 @@ impl Builder<'_> {
                 kernel.len()
             )));
         }
-        let pair = |key: &str, default: usize| -> Result<[usize; 2]> {
-            match a.tuple(key)? {
-                None => Ok([default; 2]),
-                Some(v) if v.len() == 2 => Ok([v[0], v[1]]),
-                Some(v) if v.len() == 1 => Ok([v[0]; 2]),
-                Some(v) => Err(symbol_format(format!(
-                    "node {name} (Convolution): {key}={v:?} does not match the 2-D kernel"
-                ))),
-            }
-        };
-        let stride = pair("stride", 1)?;
-        let pad = pair("pad", 0)?;
-        let dilate = pair("dilate", 1)?;
+        let stride = a.pair("stride", 1)?;
+        let pad = a.pair("pad", 0)?;
+        let dilate = a.pair("dilate", 1)?;
         let num_filter = a.usize("num_filter", None)?;
         let group = a.usize("num_group", Some(1))?;
         let no_bias = a.bool("no_bias", false)?;

@@ -60,18 +60,8 @@ impl Builder<'_> {
                 kernel.len()
             )));
         }
-        let pair = |key: &str, default: usize| -> Result<[usize; 2]> {
-            match a.tuple(key)? {
-                None => Ok([default; 2]),
-                Some(v) if v.len() == 2 => Ok([v[0], v[1]]),
-                Some(v) if v.len() == 1 => Ok([v[0]; 2]),
-                Some(v) => Err(symbol_format(format!(
-                    "node {name} (Pooling): {key}={v:?} is not 2-D"
-                ))),
-            }
-        };
-        let stride = pair("stride", 1)?;
-        let pad = pair("pad", 0)?;
+        let stride = a.pair("stride", 1)?;
+        let pad = a.pair("pad", 0)?;
         if stride.contains(&0) || kernel.contains(&0) {
             return Err(symbol_format(format!(
                 "node {name} (Pooling): kernel and stride must be positive"
