@@ -5,6 +5,12 @@
  * Every function that can fail returns an edgeclass_status (EDGECLASS_OK = 0) and sets the
  * calling thread's last error (edgeclass_last_error_message). No panic crosses this boundary.
  * Pointers are checked for NULL; strings are NUL-terminated UTF-8; *_free accept NULL.
+ * A handle or struct out-pointer is written only on success: a failed call leaves it as it was.
+ * The size-querying copies (result body and probabilities, labels) share one rule: buf NULL
+ * and cap 0 only ask for the size (EDGECLASS_OK, the size written); otherwise buf must hold the
+ * whole value, and a NULL buf holds nothing whatever cap says. A short buffer is
+ * EDGECLASS_BUFFER_TOO_SMALL with the size written; a text gets a truncated, NUL-terminated
+ * prefix, floats are not copied.
  */
 
 #ifndef EDGECLASS_H
@@ -16,6 +22,18 @@
 
 // Version of this C ABI. Incremented on any incompatible change; additions keep it.
 #define EDGECLASS_ABI_VERSION 1
+
+// Without accounting: the model holds its weights twice (the file's tensors become tract's
+// packed copies, and some stay as they were).
+#define EST_MODEL_BYTES_PER_WEIGHT_BYTE 2
+
+// Without accounting: loading holds three copies of the weights at its peak (parsed, decluttered
+// and packed exist together for a moment).
+#define EST_LOAD_PEAK_PER_WEIGHT_BYTE 3
+
+// Without accounting: one inference's intermediate values, as input-sized `f32` tensors alive at
+// once (ResNets keep a few of their widest activations, up to ~64 input sizes in all).
+#define EST_ACTIVATION_INPUTS 64
 
 // Status codes. Grouped by stage, never renumbered: 1xxx arguments and configuration, 2xxx input
 // images, 3xxx models, 4xxx limits (memory, size, time), 5xxx internal.
