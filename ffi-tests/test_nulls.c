@@ -1,6 +1,6 @@
 /*
  * NULL and garbage arguments through the C ABI: a status and a message naming the argument, no
- * crash; the *_free functions accept NULL.
+ * crash; the *_free functions accept NULL; a failed call leaves its out pointer alone.
  */
 #define _XOPEN_SOURCE 700 /* POSIX 2008 with XSI: realpath, mkdtemp, symlink, dup2 */
 
@@ -117,7 +117,39 @@ static void test_null_arguments(void)
     edgeclass_service_close(svc);
 }
 
+/* A call that fails leaves its out pointer as it was (edgeclass_service_open, _find, classify,
+ * invoke, edgeclass_feedback_open): a caller's pointer is never half-set. */
+static void test_out_untouched_on_failure(void)
+{
+    edgeclass_service *svc = NULL, *out = (edgeclass_service *)&out;
+    edgeclass_result *r = (edgeclass_result *)&r;
+    edgeclass_feedback *fb = (edgeclass_feedback *)&fb;
+    edgeclass_params *p = seed_params("untouched-svc", "no/such/model", BIG, NULL);
+    static const uint8_t junk[] = "not an image";
+    if (p != NULL) {
+        CHECK_STATUS(edgeclass_service_open(p, &out), EDGECLASS_MODEL_NOT_FOUND);
+        CHECK(out == (edgeclass_service *)&out);
+        /* A feedback connector without its FeedbackConfigurationMap. */
+        CHECK_STATUS(edgeclass_feedback_open(p, &fb), EDGECLASS_INVALID_PARAMETER);
+        CHECK(fb == (edgeclass_feedback *)&fb);
+        edgeclass_params_free(p);
+    }
+    CHECK_STATUS(edgeclass_service_find("untouched-svc", &out), EDGECLASS_UNKNOWN_SERVICE);
+    CHECK(out == (edgeclass_service *)&out);
+    if (!CHECK_STATUS(open_service("untouched-svc", TINY, BIG, NULL, &svc), EDGECLASS_OK))
+        return;
+    CHECK_STATUS(edgeclass_classify(svc, "image/png", junk, sizeof junk, NULL, &r),
+                 EDGECLASS_UNSUPPORTED_IMAGE_FORMAT);
+    CHECK(r == (edgeclass_result *)&r);
+    CHECK_STATUS(edgeclass_invoke("image-classification", "untouched-svc", "image/png", junk,
+                                  sizeof junk, NULL, &r),
+                 EDGECLASS_UNSUPPORTED_IMAGE_FORMAT);
+    CHECK(r == (edgeclass_result *)&r);
+    edgeclass_service_close(svc);
+}
+
 void run_nulls_tests(void)
 {
     RUN(test_null_arguments);
+    RUN(test_out_untouched_on_failure);
 }
