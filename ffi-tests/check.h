@@ -4,6 +4,8 @@
  *   static void test_x(void) { CHECK(a == b); CHECKF(n > 0, "n = %d", n); }
  *   int main(void) { RUN(test_x); return check_finish(); }
  *
+ * A program links check.c once (the counters); any number of its files include this header.
+ *
  * A test passes when none of its checks failed; SKIP(reason) ends it as skipped. Checks may run
  * on several threads (failures are counted under a mutex and attributed to the running test).
  * Helpers are static inline so a program that uses only some of them compiles without warnings.
@@ -19,11 +21,13 @@
 #include <string.h>
 #include <time.h>
 
-static pthread_mutex_t check_lock = PTHREAD_MUTEX_INITIALIZER;
-static int check_tests_passed, check_tests_failed, check_tests_skipped;
-static long check_count, check_failures_in_test;
-static int check_skipped_in_test;
-static const char *check_test_name = "(none)";
+/* The counters, one set per program (defined in check.c): checks may run in any of its files and
+ * on any thread. */
+extern pthread_mutex_t check_lock;
+extern int check_tests_passed, check_tests_failed, check_tests_skipped;
+extern long check_count, check_failures_in_test;
+extern int check_skipped_in_test;
+extern const char *check_test_name;
 
 /* Record one check; print the failure with its location and an optional printf-style detail. */
 static inline int check_record(int ok, const char *expr, const char *file, int line, const char *fmt, ...)

@@ -5,7 +5,8 @@
 # per test function); the script exits non-zero when anything failed.
 #   1. the library: cargo build --release --lib (skipped when EDGECLASS_LIB_DIR names a built one)
 #   2. include/edgeclass.h compiles on its own as C99 (and as C++ when a C++ compiler is there)
-#   3. ffi_tests.c and stress.c compiled against libedgeclass.so and against libedgeclass.a
+#   3. the ffi_tests program (ffi_tests.c, the topic files test_*.c, support.c, check.c; cases.h
+#      names its fixtures) and stress.c, compiled against libedgeclass.so and libedgeclass.a
 #   4. ffi_tests run against both libraries, then once under valgrind (0 errors, 0 bytes
 #      definitely lost), the stress program once
 #   5. examples-c: built shared, static and through pkg-config (after scripts/install.sh into a
@@ -111,8 +112,9 @@ fi
 python3 ffi-tests/gen_expected.py "$FIXTURES" "$BUILD/fixtures_gen.h"
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
 INC=(-I"$HDR_DIR" -Iffi-tests -I"$BUILD")
-build() { # build NAME SOURCE shared|static [extra cflags...]
-    local name=$1 src=$2 kind=$3
+build() { # build NAME "SOURCES" shared|static [extra cflags...]
+    local name=$1 kind=$3 src
+    read -r -a src <<<"$2"
     shift 3
     local link
     if [ "$kind" = shared ]; then
@@ -120,7 +122,7 @@ build() { # build NAME SOURCE shared|static [extra cflags...]
     else
         link=("$LIB_DIR/libedgeclass.a" "${STATIC_LIBS[@]}" "$NOEXECSTACK")
     fi
-    if "${CCV[@]}" "${CFLAGS[@]}" "${INC[@]}" "$@" "$src" -o "$BUILD/$name" "${link[@]}"; then
+    if "${CCV[@]}" "${CFLAGS[@]}" "${INC[@]}" "$@" "${src[@]}" -o "$BUILD/$name" "${link[@]}"; then
         pass "build: $name ($kind)"
         return 0
     fi
@@ -128,10 +130,12 @@ build() { # build NAME SOURCE shared|static [extra cflags...]
     return 1
 }
 V=-DEXPECTED_VERSION="\"$version\""
-build ffi_tests_shared ffi-tests/ffi_tests.c shared "$V" && have_shared=1 || have_shared=0
-build ffi_tests_static ffi-tests/ffi_tests.c static "$V" && have_static=1 || have_static=0
-build stress_shared ffi-tests/stress.c shared && have_stress=1 || have_stress=0
-build stress_static ffi-tests/stress.c static || true
+FFI_SOURCES="ffi-tests/ffi_tests.c $(echo ffi-tests/test_*.c) ffi-tests/support.c ffi-tests/check.c"
+STRESS_SOURCES="ffi-tests/stress.c ffi-tests/check.c"
+build ffi_tests_shared "$FFI_SOURCES" shared "$V" && have_shared=1 || have_shared=0
+build ffi_tests_static "$FFI_SOURCES" static "$V" && have_static=1 || have_static=0
+build stress_shared "$STRESS_SOURCES" shared && have_stress=1 || have_stress=0
+build stress_static "$STRESS_SOURCES" static || true
 
 if [ "$have_static" = 1 ] && command -v "${READELF:-readelf}" >/dev/null 2>&1; then
     if "${READELF:-readelf}" -lW "$BUILD/ffi_tests_static" | grep GNU_STACK | grep -q RWE; then

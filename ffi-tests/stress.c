@@ -16,6 +16,7 @@
 #define _XOPEN_SOURCE 700
 
 #include "common.h"
+#include "cases.h"
 
 #define THREADS 4
 #define WORKERS 2
@@ -139,7 +140,7 @@ static void run_stress(void)
     }
 
     /* 1. The service's fixed needs. */
-    if (!CHECK_STATUS(open_service("stress-calibrate", "tiny-trained", "500000", extra, &svc),
+    if (!CHECK_STATUS(open_service("stress-calibrate", TINY, BIG, extra, &svc),
                       EDGECLASS_OK))
         return;
     CHECK_STATUS(edgeclass_service_get_info(svc, &info), EDGECLASS_OK);
@@ -150,7 +151,7 @@ static void run_stress(void)
 
     /* 2. The largest decode an accepted image needs: a service with room for the smallest image
      * only refuses the others and says how many bytes each needs. */
-    if (!CHECK_STATUS(open_service("stress-probe", "tiny-trained", "500000", extra_probe, &svc),
+    if (!CHECK_STATUS(open_service("stress-probe", TINY, BIG, extra_probe, &svc),
                       EDGECLASS_OK))
         return;
     CHECK_STATUS(edgeclass_service_get_info(svc, &info2), EDGECLASS_OK);
@@ -166,7 +167,7 @@ static void run_stress(void)
             return;
         snprintf(kb, sizeof kb, "%llu", (unsigned long long)((probe_limit + 1023) / 1024));
     }
-    if (!CHECK_STATUS(open_service("stress-probe", "tiny-trained", kb, extra_probe, &svc),
+    if (!CHECK_STATUS(open_service("stress-probe", TINY, kb, extra_probe, &svc),
                       EDGECLASS_OK))
         return;
     CHECK_STATUS(edgeclass_service_get_info(svc, &info2), EDGECLASS_OK);
@@ -194,7 +195,7 @@ static void run_stress(void)
     snprintf(kb, sizeof kb, "%llu", (unsigned long long)((limit + 1023) / 1024));
     limit = ((limit + 1023) / 1024) * 1024;
     edgeclass_heap_reset_peak();
-    if (!CHECK_STATUS(open_service("stress-svc", "tiny-trained", kb, extra, &svc), EDGECLASS_OK))
+    if (!CHECK_STATUS(open_service("stress-svc", TINY, kb, extra, &svc), EDGECLASS_OK))
         return;
     CHECK_STATUS(edgeclass_heap_stats(&live, &open_peak), EDGECLASS_OK);
     CHECK_STATUS(edgeclass_service_get_info(svc, &info2), EDGECLASS_OK);

@@ -1,10 +1,13 @@
 //! Every broken model in tests/fixtures/hostile-models gets its own clear error: the expected code,
 //! and a message matching the suggestions in expected.json (each alternative a plain substring,
-//! case-insensitive). No panic, no hang, no huge allocation (a test would die of it).
+//! case-insensitive). No panic, no hang, no huge allocation (a test would die of it). The same
+//! code and message when a service is opened over it (the path the C ABI's
+//! `edgeclass_service_open` takes).
 
 mod common;
 
 use edgeclass::model::ImportedModel;
+use edgeclass::service::{Service, ServiceConfig};
 use edgeclass::Code;
 use serde_json::Value;
 
@@ -42,5 +45,16 @@ fn every_hostile_model_is_rejected_clearly() {
         assert_eq!(err.code, expected_code(case), "{case}: {err}");
         common::check_message(case, spec, &err.message);
         eprintln!("{case}: {err}");
+        let config = ServiceConfig::builder("hostile", dir.join(case))
+            .timeout_seconds(10)
+            .memory_limit_kb(500_000)
+            .build()
+            .unwrap();
+        let err = match Service::open(config) {
+            Ok(_) => panic!("{case}: a service opened over it"),
+            Err(e) => e,
+        };
+        assert_eq!(err.code, expected_code(case), "{case} (service): {err}");
+        common::check_message(case, spec, &err.message);
     }
 }

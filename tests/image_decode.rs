@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{npy_f32, npy_u8};
+use common::{npy_f32, npy_u8, IMAGE_ERRORS as ERRORS};
 use std::time::{Duration, Instant};
 
 use edgeclass::error::Code;
@@ -81,22 +81,6 @@ const ZUNE_MAX_DIFF: &[(&str, u8)] = &[
     ("jpeg_restart_every_mcu.jpg", 3),
     ("jpeg_restart_interval.jpg", 3),
     ("jpeg_trailing_garbage.jpg", 3),
-];
-
-/// The code every "error" / "either" file must fail with (the "either" files are refused here).
-const ERRORS: &[(&str, Code)] = &[
-    ("bmp_content_named_jpg.jpg", Code::UnsupportedImageFormat),
-    ("empty.jpg", Code::UnsupportedImageFormat),
-    ("jpeg_arithmetic.jpg", Code::UnsupportedImageFeature),
-    ("jpeg_header_only.jpg", Code::CorruptImage),
-    ("jpeg_huge_header_30000x30000.jpg", Code::ImageTooLarge),
-    ("jpeg_huge_header_65500x65500.jpg", Code::ImageTooLarge),
-    ("jpeg_truncated.jpg", Code::CorruptImage),
-    ("png_bad_crc.png", Code::CorruptImage),
-    ("png_huge_header_30000x30000.png", Code::ImageTooLarge),
-    ("png_truncated.png", Code::CorruptImage),
-    ("random_bytes.jpg", Code::UnsupportedImageFormat),
-    ("text_file.png", Code::UnsupportedImageFormat),
 ];
 
 #[test]

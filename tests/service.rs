@@ -168,6 +168,117 @@ fn bad_images_and_content_types_get_their_codes() {
     assert_eq!(service.stats().failed, 6);
 }
 
+/// Every image of tiny-trained's goldens through a service, the path the C ABI's
+/// `edgeclass_classify` takes (moved here from ffi-tests): PNG bytes within 1e-4 of MXNet with
+/// the same top-5, JPEG bytes (zune-jpeg) the same top-1 within 0.02, the decoded size MXNet's;
+/// the `images/` files that must not decode fail with their code and a message. Then every
+/// content type the ABI documents, refused ones, and prefixes of a PNG.
+#[test]
+fn every_fixture_image_through_a_service() {
+    use edgeclass::model::top_k;
+    let f = fixtures();
+    let service = open("fixture-images", &f.join("tiny-trained"), 500_000, &[]).unwrap();
+    let read_json = |p: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(f.join(p)).unwrap()).unwrap()
+    };
+    let expected = read_json("images/expected.json");
+    let goldens = read_json("tiny-trained/goldens.json");
+    let content_type = |name: &str| {
+        if name.ends_with(".png") {
+            "image/png"
+        } else {
+            "image/jpeg"
+        }
+    };
+    let (mut decoded, mut refused) = (0, 0);
+    for g in goldens.as_array().unwrap() {
+        let name = g["image"].as_str().unwrap();
+        let path = f.join(name);
+        if !path.exists() {
+            continue; // the patterns are tensors, the two timing photos are not committed
+        }
+        let bytes = std::fs::read(&path).unwrap();
+        let got = service.classify(content_type(name), &bytes, None);
+        let file = name.strip_prefix("images/");
+        let expect = file.map_or("decode", |n| expected[n]["expect"].as_str().unwrap());
+        if expect != "decode" {
+            let file = file.unwrap();
+            let code = IMAGE_ERRORS.iter().find(|(n, _)| *n == file).unwrap().1;
+            let e = got.err().unwrap_or_else(|| panic!("{name}: decoded"));
+            assert_eq!(e.code, code, "{name}: {e}");
+            assert!(e.message.len() > 10, "{name}: message {:?}", e.message);
+            refused += 1;
+            continue;
+        }
+        let out = got.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let want: Vec<f32> = g["probs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap() as f32)
+            .collect();
+        let top5: Vec<usize> = g["top5"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as usize)
+            .collect();
+        assert_eq!(out.probs.len(), want.len(), "{name}");
+        let dprob = out
+            .probs
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        if bytes.starts_with(b"\x89PNG") {
+            assert!(dprob <= 1e-4, "{name}: |dprob| {dprob}");
+            assert_eq!(top_k(&out.probs, 5), top5, "{name}: top-5");
+        } else {
+            assert!(dprob <= 0.02, "{name}: |dprob| {dprob}");
+            assert_eq!(top_k(&out.probs, 1)[0], top5[0], "{name}: top-1");
+        }
+        let hw = &g["decoded_hw"];
+        assert_eq!(
+            (
+                out.stats.decoded_height as u64,
+                out.stats.decoded_width as u64
+            ),
+            (hw[0].as_u64().unwrap(), hw[1].as_u64().unwrap()),
+            "{name}: decoded size"
+        );
+        decoded += 1;
+    }
+    assert!(
+        decoded >= 50 && refused == IMAGE_ERRORS.len(),
+        "{decoded} decoded, {refused} refused"
+    );
+
+    let png = digit("digit07_label3_28x28.png");
+    for ok in [
+        "image/png",
+        "image/jpeg",
+        "image/jpg",
+        "application/x-image",
+    ] {
+        assert!(service.classify(ok, &png, None).is_ok(), "{ok}");
+    }
+    for bad in ["text/plain", "", "image/gif", "image", "png"] {
+        let e = service.classify(bad, &png, None).unwrap_err();
+        assert_eq!(e.code, Code::UnsupportedContentType, "{bad:?}");
+    }
+    // Every 40th prefix: refused as corrupt or as not an image, never decoded.
+    for cut in (1..png.len()).step_by(png.len() / 40 + 1) {
+        let e = service
+            .classify("image/png", &png[..cut], None)
+            .unwrap_err();
+        assert!(
+            matches!(e.code, Code::CorruptImage | Code::UnsupportedImageFormat),
+            "{cut} of {} bytes: {e}",
+            png.len()
+        );
+    }
+}
+
 #[test]
 fn a_limit_too_small_to_open_says_how_much_is_needed() {
     let e = open("small", &fixtures().join("tiny-trained"), 100, &[]).unwrap_err();

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use edgeclass::npy::Npy;
+use edgeclass::Code;
 use serde_json::Value;
 
 pub fn fixtures() -> PathBuf {
@@ -210,6 +211,23 @@ pub fn sha256_hex(data: &[u8]) -> String {
     }
     h.iter().map(|x| format!("{x:08x}")).collect()
 }
+
+/// The code every "error" / "either" file of `images/` must fail with (the "either" files are
+/// refused by the default build): image_decode.rs at the decoder, service.rs through a service.
+pub const IMAGE_ERRORS: &[(&str, Code)] = &[
+    ("bmp_content_named_jpg.jpg", Code::UnsupportedImageFormat),
+    ("empty.jpg", Code::UnsupportedImageFormat),
+    ("jpeg_arithmetic.jpg", Code::UnsupportedImageFeature),
+    ("jpeg_header_only.jpg", Code::CorruptImage),
+    ("jpeg_huge_header_30000x30000.jpg", Code::ImageTooLarge),
+    ("jpeg_huge_header_65500x65500.jpg", Code::ImageTooLarge),
+    ("jpeg_truncated.jpg", Code::CorruptImage),
+    ("png_bad_crc.png", Code::CorruptImage),
+    ("png_huge_header_30000x30000.png", Code::ImageTooLarge),
+    ("png_truncated.png", Code::CorruptImage),
+    ("random_bytes.jpg", Code::UnsupportedImageFormat),
+    ("text_file.png", Code::UnsupportedImageFormat),
+];
 
 /// Every fixture image, good and hostile (`images/`) plus the tiny-trained digits, sorted by
 /// name: the stress tests' workload.
