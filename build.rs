@@ -10,7 +10,9 @@ use std::fmt::Write as _;
 const SONAME_MAJOR: u32 = 1;
 
 fn main() {
-    println!("cargo:rerun-if-changed=src/ffi");
+    // cbindgen reads every public item of the crate (a `pub const` anywhere lands in the header
+    // unless cbindgen.toml excludes it), so any source change reruns it.
+    println!("cargo:rerun-if-changed=src");
     println!("cargo:rerun-if-changed=src/status_codes.rs");
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-env-changed=EDGECLASS_UPDATE_HEADER");

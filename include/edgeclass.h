@@ -23,18 +23,6 @@
 // Version of this C ABI. Incremented on any incompatible change; additions keep it.
 #define EDGECLASS_ABI_VERSION 1
 
-// Without accounting: the model holds its weights twice (the file's tensors become tract's
-// packed copies, and some stay as they were).
-#define EST_MODEL_BYTES_PER_WEIGHT_BYTE 2
-
-// Without accounting: loading holds three copies of the weights at its peak (parsed, decluttered
-// and packed exist together for a moment).
-#define EST_LOAD_PEAK_PER_WEIGHT_BYTE 3
-
-// Without accounting: one inference's intermediate values, as input-sized `f32` tensors alive at
-// once (ResNets keep a few of their widest activations, up to ~64 input sizes in all).
-#define EST_ACTIVATION_INPUTS 64
-
 // Status codes. Grouped by stage, never renumbered: 1xxx arguments and configuration, 2xxx input
 // images, 3xxx models, 4xxx limits (memory, size, time), 5xxx internal.
 enum edgeclass_status

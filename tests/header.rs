@@ -213,3 +213,46 @@ fn the_baseline_header_is_still_declared() {
         old_constants.len()
     );
 }
+
+/// Every name the header declares is edgeclass's own (`edgeclass_*`, `EDGECLASS_*`): cbindgen
+/// reads every public item of the crate, and a Rust constant outside src/ffi once slipped in
+/// (the budget estimates, `EST_*`).
+#[test]
+fn the_header_declares_only_edgeclass_names() {
+    let header =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/include/edgeclass.h"))
+            .unwrap();
+    let mut foreign = Vec::new();
+    for line in header.lines() {
+        let name = if let Some(pointer) = line
+            .strip_prefix("typedef ")
+            .and_then(|t| t.split_once("(*"))
+        {
+            // A function pointer type: `typedef R (*name)(...)`.
+            pointer.1.split(')').next()
+        } else if let Some(rest) = line.strip_prefix("#define ") {
+            rest.split_whitespace().next()
+        } else if let Some(rest) = line
+            .strip_prefix("typedef struct ")
+            .or_else(|| line.strip_prefix("struct "))
+            .or_else(|| line.strip_prefix("enum "))
+        {
+            rest.split(|c: char| !c.is_alphanumeric() && c != '_')
+                .next()
+        } else if !line.starts_with([' ', '/', '#', '}', '{']) && line.contains('(') {
+            // A function declaration: the name before the parenthesis.
+            line.split('(')
+                .next()
+                .and_then(|d| d.split_whitespace().last())
+        } else {
+            None
+        };
+        if let Some(n) = name {
+            let n = n.trim_start_matches('*');
+            if !(n.starts_with("edgeclass_") || n.starts_with("EDGECLASS_")) {
+                foreign.push(line.to_string());
+            }
+        }
+    }
+    assert!(foreign.is_empty(), "not edgeclass's: {foreign:#?}");
+}
