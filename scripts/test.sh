@@ -14,6 +14,8 @@ fi
 if [ "${CI:-}" = "true" ]; then export EDGECLASS_REQUIRE_FULL_MODELS=1; fi
 echo "== Rust tests (default features: zune-jpeg, heap accounting)"
 cargo test --release --locked
+echo "== fork(): a child's first request is answered (default build) or refused clearly (multithread build)"
+cargo test --release --locked --features multithread --test fork
 echo "== Rust API docs: every public item documented, every intra-doc link resolves"
 RUSTDOCFLAGS="-D warnings -D missing-docs -D rustdoc::broken-intra-doc-links" cargo doc --no-deps --locked
 echo "== the Rust example with its own #[global_allocator] (edgeclass without default features)"

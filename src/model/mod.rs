@@ -237,6 +237,7 @@ impl ImportedModel {
         .map_err(|e| tract_err("optimising the model", e))?;
         Ok(Model {
             plan,
+            threads: options.threads,
             info: self.info,
             labels: self.labels,
             timings: LoadTimings {
@@ -357,6 +358,8 @@ fn parse_labels(bytes: &[u8], classes: usize) -> Result<Vec<String>> {
 /// thread runs it through its own [`ModelState`].
 pub struct Model {
     plan: Arc<TypedSimplePlan>,
+    /// Threads per inference: above 1, the plan runs on a thread pool of its own.
+    threads: usize,
     /// What we know about the model.
     pub info: ModelInfo,
     /// Class names (`labels.txt` or NNEF's), when present.
@@ -408,6 +411,11 @@ impl Deadline<'_> {
 }
 
 impl Model {
+    /// Threads per inference it was optimised for (above 1: on a pool of its own).
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
     /// Import the model at `path` and optimise it as `options` say ([`ModelOptions::default`]:
     /// one thread, lean Winograd).
     pub fn load(path: &Path, options: &ModelOptions) -> Result<Model> {

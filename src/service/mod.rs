@@ -362,6 +362,7 @@ impl Service {
         // The admission's probe: the headers are read (and a content-type warning logged) once.
         let pre = w.pre.preprocess_probed(probe, body, &mut w.input)?;
         deadline.check("inference")?;
+        w.inference.ensure_started()?;
         let done = w.inference.run(std::mem::take(&mut w.input), deadline);
         w.input = done.input;
         let out = done.result?;

@@ -35,6 +35,13 @@ pub(crate) struct InferenceThread {
     results: Receiver<Done>,
     cancel: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
+    /// The process the thread was started in. After a `fork()` (Python's `multiprocessing`
+    /// forks by default) the child has a copy of this struct but none of the parent's threads:
+    /// a job sent there would wait forever.
+    pid: u32,
+    model: Arc<Model>,
+    service: String,
+    index: usize,
 }
 
 /// How often a waiting caller looks at its cancel flag.
@@ -44,10 +51,12 @@ impl InferenceThread {
     /// The `index`th inference thread of service `service`.
     pub fn spawn(model: Arc<Model>, service: &str, index: usize) -> Result<InferenceThread> {
         let mut state = model.new_state()?;
+        let handle = model.clone();
         let (jobs, job_rx) = channel::<Job>();
         let (done_tx, results) = channel::<Done>();
         let cancel = Arc::new(AtomicBool::new(false));
         let flag = cancel.clone();
+        let name = service.to_string();
         let service = service.to_string();
         let thread = std::thread::Builder::new()
             .name(format!("edgeclass-{service}-{index}"))
@@ -84,7 +93,46 @@ impl InferenceThread {
             results,
             cancel,
             thread: Some(thread),
+            pid: std::process::id(),
+            model: handle,
+            service: name,
+            index,
         })
+    }
+
+    /// Whether this thread was started in another process (this one is a `fork()` child).
+    fn forked(&self) -> bool {
+        self.pid != std::process::id()
+    }
+
+    /// In a `fork()` child, start this worker's thread again (the parent's does not exist here);
+    /// elsewhere nothing. A model that runs on a thread pool of its own (more than one thread
+    /// per inference) cannot be restarted this way: that is an error naming the remedy, not a
+    /// request that waits forever.
+    pub fn ensure_started(&mut self) -> Result<()> {
+        if !self.forked() {
+            return Ok(());
+        }
+        if self.model.threads() > 1 {
+            return Err(Error::new(
+                Code::Unsupported,
+                format!(
+                    "service {}: this process is a fork() child of the one that opened the service, and the service's {}-thread inference pool stayed in the parent; open the service in the child (or use EdgeclassThreads=1, or start the child with spawn)",
+                    self.service,
+                    self.model.threads()
+                ),
+            ));
+        }
+        let fresh = InferenceThread::spawn(self.model.clone(), &self.service, self.index)?;
+        // The old value's thread and handle are the parent's: replaced without joining (Drop
+        // does not join a forked handle).
+        drop(std::mem::replace(self, fresh));
+        log::info!(
+            "[{}] worker {}: inference thread started again in this fork() child",
+            self.service,
+            self.index
+        );
+        Ok(())
     }
 
     /// Run the model on `input` (moved to the inference thread and back), honouring `deadline`.
@@ -128,7 +176,12 @@ impl Drop for InferenceThread {
         // Closing the job channel ends the thread's loop.
         self.jobs = None;
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            if self.forked() {
+                // The parent's thread: it does not exist here, and joining it is undefined.
+                std::mem::forget(t);
+            } else {
+                let _ = t.join();
+            }
         }
     }
 }
