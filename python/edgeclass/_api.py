@@ -280,7 +280,34 @@ def _reset_log_at_exit():
         pass
 
 
-class Params(object):
+class _Owned(object):
+    """A C object this Python object owns. ``_release(fn)`` hands the pointer to ``fn`` (the C
+    free or close function) once and forgets it; ``with`` calls the method named by ``_EXIT``
+    on exit, and collection the one named by ``_COLLECT`` (errors are ignored then)."""
+
+    _ptr = None
+    _EXIT = 'free'
+    _COLLECT = 'free'
+
+    def _release(self, c_function):
+        ptr, self._ptr = self._ptr, None
+        if ptr:
+            c_function(ptr)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        getattr(self, self._EXIT)()
+
+    def __del__(self):
+        try:
+            getattr(self, self._COLLECT)()
+        except Exception:
+            pass
+
+
+class Params(_Owned):
     """A connector ``Parameters`` set being assembled (``edgeclass_params``).
 
     ``Params({'LocalInferenceServiceName': 'imageClassification', ...})`` or ``p.set(k, v)``.
@@ -305,18 +332,10 @@ class Params(object):
 
     def free(self):
         """Free the C object now (also done when this object is collected)."""
-        ptr, self._ptr = self._ptr, None
-        if ptr:
-            self._lib.edgeclass_params_free(ptr)
-
-    def __del__(self):
-        try:
-            self.free()
-        except Exception:
-            pass
+        self._release(self._lib.edgeclass_params_free)
 
 
-class Request(object):
+class Request(_Owned):
     """Per-request options (``edgeclass_request``): a cancel flag and a tighter deadline.
 
     Pass it to :meth:`Service.classify` or :func:`invoke`; :meth:`cancel` may be called from any
@@ -345,15 +364,7 @@ class Request(object):
 
     def free(self):
         """Free the C object now (also done when this object is collected)."""
-        ptr, self._ptr = self._ptr, None
-        if ptr:
-            self._lib.edgeclass_request_free(ptr)
-
-    def __del__(self):
-        try:
-            self.free()
-        except Exception:
-            pass
+        self._release(self._lib.edgeclass_request_free)
 
 
 def _request_ptr(request):
@@ -366,7 +377,7 @@ def _request_ptr(request):
     return request._ptr
 
 
-class Result(object):
+class Result(_Owned):
     """One answer (``edgeclass_result``): probabilities, the connector's body, top-k, timings.
 
     Immutable and safe to read from several threads. ``with`` frees it on exit.
@@ -428,21 +439,7 @@ class Result(object):
 
     def free(self):
         """Free the C object now (also done when this object is collected)."""
-        ptr, self._ptr = self._ptr, None
-        if ptr:
-            self._lib.edgeclass_result_free(ptr)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.free()
-
-    def __del__(self):
-        try:
-            self.free()
-        except Exception:
-            pass
+        self._release(self._lib.edgeclass_result_free)
 
 
 def _classify_call(fn, args, body, request):
@@ -452,7 +449,7 @@ def _classify_call(fn, args, body, request):
     return Result(out)
 
 
-class Service(object):
+class Service(_Owned):
     """A handle to an open local inference service (``edgeclass_service``).
 
     :meth:`open` loads a model and registers it under its ``LocalInferenceServiceName``;
@@ -529,29 +526,15 @@ class Service(object):
                               [self._p(), _cstr(content_type, 'the content type')],
                               body, request)
 
+    _EXIT = 'close'
+
     def close(self):
         """Close the service (unregister its name) and free this handle."""
-        ptr, self._ptr = self._ptr, None
-        if ptr:
-            self._lib.edgeclass_service_close(ptr)
+        self._release(self._lib.edgeclass_service_close)
 
     def free(self):
         """Free this handle, leaving the service open (also done when it is collected)."""
-        ptr, self._ptr = self._ptr, None
-        if ptr:
-            self._lib.edgeclass_service_free(ptr)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.free()
-        except Exception:
-            pass
+        self._release(self._lib.edgeclass_service_free)
 
 
 def invoke(algo_type, service_name, content_type, body, request=None):
@@ -597,7 +580,7 @@ _message_keep = []      # every message callback installed: the library may stil
 _message_handles = []   # weak references to the handles with a callback, reset at exit
 
 
-class Feedback(object):
+class Feedback(_Owned):
     """An open ML Feedback connector (``edgeclass_feedback``).
 
     :meth:`open` validates the connector's ``Parameters`` (``FeedbackConfigurationMap``,
@@ -665,23 +648,12 @@ class Feedback(object):
             raise ValueError('timeout_ms must be >= 0')
         check(self._lib.edgeclass_feedback_flush(self._p(), int(timeout_ms)))
 
+    _EXIT = 'close'
+    _COLLECT = 'close'
+
     def close(self):
         """Close the connector: unregister its config ids (samples stay in the spool)."""
-        ptr, self._ptr = self._ptr, None
-        if ptr:
-            self._lib.edgeclass_feedback_close(ptr)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            self.close()
-        except Exception:
-            pass
+        self._release(self._lib.edgeclass_feedback_close)
 
 
 def _register_message_reset(handle):
