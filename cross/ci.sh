@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
-# CI for the ARM cross builds: on a fresh Debian machine, as root, install the cross toolchains
-# and qemu-user, then run the cross tests (cross/run.sh) and the dependency report
-# (cross/deps-report.sh). Idempotent: what is already installed is not installed again.
+# CI for the ARM boards: on a fresh Debian machine, as root, install the cross toolchains and
+# qemu-user, then build the ARM release and test it. Idempotent: what is already installed is not
+# installed again.
 #
 #   cross/ci.sh           (.ci/run calls it; CI=true makes the full-size goldens mandatory)
-#   CROSS_DIST=1 cross/ci.sh   also the dist builds of three targets and their size table
 #
-# Time on a 2-core machine (see cross/README.md): run.sh about 10-15 minutes (builds, then both
-# targets' emulated tests side by side). The dependency check then reads run.sh's release
-# artefacts (NEEDED and the glibc floor do not depend on the profile): seconds. With
-# CROSS_DIST=1, deps-report.sh builds the dist profile for 3 targets: about 10 more minutes.
+# 1. scripts/release.sh armv7 aarch64: the glibc 2.17 release builds, tarballs and wheels in dist/,
+#    and scripts/check-dist.sh on them (symbol versions, NEEDED, SONAME, auditwheel, the CLI)
+# 2. cross/test-release.sh: each wheel pip-installed into Debian's armhf / arm64 Python runs the
+#    seed's Lambda, the C example links through each tarball's .pc files; all under qemu
+# 3. CROSS_TOOLCHAIN=zig cross/run.sh: the Rust tests and the C ffi-tests under qemu, of that same
+#    build: the tests are compiled with the release's command line, so cargo reuses the
+#    release's compiled dependencies and library instead of a second build with Debian's gcc,
+#    and the C tests link the tarball's libraries
+# 4. cross/deps-report.sh on the release's artefacts (NEEDED, glibc floor, sizes: seconds)
+#
+# CROSS_RELEASE=0 skips 1 and 2 and tests a second build instead (cross/run.sh's default: Debian's
+# cross gcc, profile release, default features; the report then reads its artefacts).
+# Time on a 2-core machine: see .ci/run's header and cross/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,17 +43,26 @@ fi
 echo "== rustup target add ${TARGETS[*]}"
 rustup target add "${TARGETS[@]}"
 
-echo "== cross/run.sh"
+if [ "${CROSS_RELEASE:-1}" = 1 ]; then
+    start=$SECONDS
+    echo "== scripts/release.sh armv7 aarch64"
+    scripts/release.sh "${TARGETS[@]}"
+    echo "== scripts/release.sh took $((SECONDS - start)) s"
+    start=$SECONDS
+    echo "== cross/test-release.sh"
+    cross/test-release.sh armv7 aarch64
+    echo "== cross/test-release.sh took $((SECONDS - start)) s"
+    toolchain=zig profile=dist
+else
+    toolchain=gcc profile=release
+fi
+
+echo "== cross/run.sh (CROSS_TOOLCHAIN=$toolchain)"
 start=$SECONDS
-cross/run.sh "${TARGETS[@]}"
+CROSS_TOOLCHAIN=$toolchain cross/run.sh "${TARGETS[@]}"
 echo "== cross/run.sh took $((SECONDS - start)) s"
 
 start=$SECONDS
-if [ "${CROSS_DIST:-0}" = 1 ]; then
-    echo "== cross/deps-report.sh (dist builds)"
-    cross/deps-report.sh
-else
-    echo "== cross/deps-report.sh on the release artefacts of cross/run.sh"
-    DEPS_PROFILE=release cross/deps-report.sh --no-build "${TARGETS[@]}"
-fi
+echo "== cross/deps-report.sh on the $profile artefacts"
+DEPS_PROFILE=$profile cross/deps-report.sh --no-build "${TARGETS[@]}"
 echo "== cross/deps-report.sh took $((SECONDS - start)) s"

@@ -71,8 +71,9 @@ trap 'rm -rf "$work"' EXIT
 needed() { # needed ELF: NEEDED entries, comma-separated
     "${READELF}" -dW "$1" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | paste -sd, | sed 's/,/, /g'
 }
-max_version() { # max_version ELF PREFIX: the highest PREFIX_x.y required, e.g. GLIBC_2.34
-    "${READELF}" -VW "$1" | grep -o "Name: $2_[0-9.]*" | sed 's/^Name: //' | sort -uV | tail -n 1
+max_version() { # max_version ELF PREFIX: the highest PREFIX_x.y required, e.g. GLIBC_2.34 (or nothing)
+    # None is an answer: the release's zig-linked artefacts need no GCC_ version (no libgcc_s).
+    "${READELF}" -VW "$1" | { grep -o "Name: $2_[0-9.]*" || true; } | sed 's/^Name: //' | sort -uV | tail -n 1
 }
 symbols_of() { # symbols_of ELF VERSION: up to 3 undefined symbols bound to VERSION
     "${OBJDUMP}" -T "$1" | awk -v v="$2" '$0 ~ /\*UND\*/ && ($(NF - 1) == v || $(NF - 1) == "(" v ")") { print $NF }' |

@@ -15,6 +15,18 @@
 #      full-size goldens take minutes, so this halves the wall time on a 2-core machine
 #   5. hook: the C tests of the C ABI (ffi-tests/run.sh) against the target's libraries, under qemu
 #
+# Two toolchains (CROSS_TOOLCHAIN):
+#   gcc (default)  Debian's cross gcc links a `cargo build --release` of the default features
+#                  (the host's glibc: fine under qemu, not for old boards).
+#   zig            what scripts/release.sh builds and ships, tested instead of built twice:
+#                  cargo-zigbuild, profile dist, glibc 2.17, the release features (multithread;
+#                  jpeg-turbo on aarch64), with the release's own command line
+#                  (scripts/release-env.sh), so the test build reuses every compiled dependency
+#                  and the library of the release and compiles only the tests. Steps 1 and 3 take
+#                  the release's library and CLI from target/TARGET/dist, step 5 the libraries of
+#                  the tarball in dist/: run `scripts/release.sh armv7 aarch64` first (CI does,
+#                  cross/ci.sh).
+#
 # Linker, runner and the cc crate's compilers come from .cargo/config.toml, which also applies to
 # a plain `cargo test --release --target TARGET`. Why the runners are what they are: tract picks
 # its ARM kernels at run time from /proc/cpuinfo, and under qemu-user that is the host's. On armv7
@@ -24,6 +36,7 @@
 #
 # Environment:
 #   CARGO_TARGET_DIR      where cargo builds (default: target/ in the repository)
+#   CROSS_TOOLCHAIN=zig   test the release build (above); DIST: its dist/ folder (default dist)
 #   CI=true               the full-size goldens must run, not skip (as scripts/test.sh does)
 #   CROSS_PARALLEL=0      run the targets' test suites one after the other
 #   CROSS_SKIP_TIMING=0   also run the tests with native-speed wall-clock bounds (see step 4)
@@ -49,6 +62,29 @@ else
     TARGETS=(armv7-unknown-linux-gnueabihf aarch64-unknown-linux-gnu)
 fi
 if [ "${CI:-}" = "true" ]; then export EDGECLASS_REQUIRE_FULL_MODELS=1; fi
+TOOLCHAIN=${CROSS_TOOLCHAIN:-gcc}
+case "$TOOLCHAIN" in
+gcc) PROFILE_DIR=release ;;
+zig)
+    PROFILE_DIR=dist
+    DIST=$(realpath -m "${DIST:-dist}")
+    # shellcheck source=scripts/release-env.sh
+    source scripts/release-env.sh
+    release_tools
+    ;;
+*) echo "cross/run.sh: CROSS_TOOLCHAIN=$TOOLCHAIN: gcc or zig" >&2 && exit 2 ;;
+esac
+# cargo SUBCOMMAND for TARGET (one target: the release features differ per target).
+cargo_for() { # SUBCOMMAND TARGET [ARGS...]
+    local sub=$1 t=$2
+    shift 2
+    if [ "$TOOLCHAIN" = zig ]; then
+        [ "$sub" = build ] && sub=zigbuild
+        release_cargo "$sub" "$t" "$@"
+    else
+        cargo "$sub" --release --locked --target "$t" "$@"
+    fi
+}
 
 # Per target: the binutils/gcc prefix, the runner for programs that cargo does not run (the C
 # tests; keep it equal to the runner in .cargo/config.toml) and the kernels that must be chosen.
@@ -109,28 +145,48 @@ TARGET_FLAGS=()
 for t in "${TARGETS[@]}"; do TARGET_FLAGS+=(--target "$t"); done
 
 # 1. The artefacts and the test binaries, all targets in one cargo call (host build scripts and
-# proc-macros are shared).
-step "build: cargo build --release ${TARGET_FLAGS[*]}"
-start=$SECONDS
-cargo build --release --locked "${TARGET_FLAGS[@]}"
-for t in "${TARGETS[@]}"; do
-    for f in libedgeclass.so libedgeclass.a edgeclass; do
-        [ -f "$TARGET_DIR/$t/release/$f" ] || { echo "missing $TARGET_DIR/$t/release/$f" >&2 && exit 1; }
+# proc-macros are shared). With zig the artefacts are the release's, and the tests are built per
+# target with the release's command line.
+if [ "$TOOLCHAIN" = zig ]; then
+    step "build: the release's artefacts (scripts/release.sh), then its test build"
+    for t in "${TARGETS[@]}"; do
+        for f in libedgeclass.so libedgeclass.a edgeclass; do
+            [ -f "$TARGET_DIR/$t/dist/$f" ] || {
+                echo "missing $TARGET_DIR/$t/dist/$f: run scripts/release.sh first" >&2 && exit 1
+            }
+        done
     done
-done
-echo "built $(elapsed $start)"
-step "build: cargo test --release --no-run ${TARGET_FLAGS[*]}"
-start=$SECONDS
-cargo test --release --locked --no-run "${TARGET_FLAGS[@]}"
-echo "built $(elapsed $start)"
+    start=$SECONDS
+    for t in "${TARGETS[@]}"; do
+        echo "cargo-zigbuild test --no-run --profile dist --target $t.$GLIBC --features $(release_features "$t")"
+        cargo_for test "$t" --no-run
+    done
+    echo "built $(elapsed $start)"
+else
+    step "build: cargo build --release ${TARGET_FLAGS[*]}"
+    start=$SECONDS
+    cargo build --release --locked "${TARGET_FLAGS[@]}"
+    for t in "${TARGETS[@]}"; do
+        for f in libedgeclass.so libedgeclass.a edgeclass; do
+            [ -f "$TARGET_DIR/$t/release/$f" ] || { echo "missing $TARGET_DIR/$t/release/$f" >&2 && exit 1; }
+        done
+    done
+    echo "built $(elapsed $start)"
+    step "build: cargo test --release --no-run ${TARGET_FLAGS[*]}"
+    start=$SECONDS
+    cargo test --release --locked --no-run "${TARGET_FLAGS[@]}"
+    echo "built $(elapsed $start)"
+fi
 
 # 2. Which kernels the tests exercise. The checker's lock file is the repository's, so it builds
 # against the very tract under test (and reuses the compiled dependencies).
 step "kernel check (cross/kernel-check on tests/fixtures/slim/r50-slim)"
 cp Cargo.lock cross/kernel-check/Cargo.lock
+# The copy lacks the checker's own entry, which --locked (the release's command line) will not add.
+cargo metadata --offline --format-version 1 --manifest-path cross/kernel-check/Cargo.toml >/dev/null
 for t in "${TARGETS[@]}"; do
     start=$SECONDS
-    out=$(cargo run --quiet --release --manifest-path cross/kernel-check/Cargo.toml --target "$t" \
+    out=$(cargo_for run "$t" --quiet --manifest-path cross/kernel-check/Cargo.toml \
         -- tests/fixtures/slim/r50-slim) || { failures+=("$t: kernel check did not run"); continue; }
     echo "$t:"
     sed 's/^/    /' <<<"$out"
@@ -148,7 +204,7 @@ done
 step "CLI under qemu"
 for t in "${TARGETS[@]}"; do
     read -r -a run <<<"$(runner "$t")"
-    cli=$TARGET_DIR/$t/release/edgeclass
+    cli=$TARGET_DIR/$t/$PROFILE_DIR/edgeclass
     if "${run[@]}" "$cli" info --model tests/fixtures/tiny-trained >/dev/null &&
         out=$("${run[@]}" "$cli" classify --model tests/fixtures/tiny-trained --top 1 \
             tests/fixtures/tiny-trained/images/digit07_label3_28x28.png); then
@@ -192,7 +248,7 @@ run_suite() { # run_suite TARGET: cargo test, output to its log, seconds to .tim
     # (CROSS_SKIP_SLOW=0), the chaos stress at a quarter of its native length (5 minutes
     # emulated at 4 rounds).
     EDGECLASS_TEST_RUNNER="$(runner "$1")" CHAOS_ROUNDS=1 EDGECLASS_FULL_MODEL_NAMES="$(full_models "$1")" \
-        cargo test --release --locked --no-fail-fast --target "$1" -- "${SKIP_ARGS[@]}" \
+        cargo_for test "$1" --no-fail-fast -- "${SKIP_ARGS[@]}" \
         >"$LOGS/$1.test.log" 2>&1 || rc=$?
     echo $((SECONDS - s)) >"$LOGS/$1.time"
     return $rc
@@ -219,7 +275,7 @@ fi
 for t in "${TARGETS[@]}"; do suite_time[$t]=$(cat "$LOGS/$t.time" 2>/dev/null || echo "?"); done
 for t in "${TARGETS[@]}"; do
     echo
-    echo "--- $t: cargo test --release --target $t (log $LOGS/$t.test.log)"
+    echo "--- $t: cargo test ($TOOLCHAIN, profile $PROFILE_DIR) --target $t (log $LOGS/$t.test.log)"
     cat "$LOGS/$t.test.log"
     # The sum of cargo's "test result: ok. N passed; M failed; ..." lines.
     counts=$(awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i + 1) ~ /^passed/) p += $i; if ($(i + 1) ~ /^failed/) f += $i } }
@@ -232,7 +288,8 @@ done
 # libjpeg-turbo with the cmake crate, which sets CMAKE_SYSTEM_NAME/PROCESSOR when cross-compiling
 # and takes the C compiler from CC_<target> (.cargo/config.toml); ARM needs no nasm (its SIMD is
 # NEON). The same tests as scripts/test.sh's jpeg-turbo leg.
-if [ "${CROSS_JPEG_TURBO:-0}" = 1 ]; then
+# (With zig the aarch64 tests above had jpeg-turbo already: the release's features.)
+if [ "${CROSS_JPEG_TURBO:-0}" = 1 ] && [ "$TOOLCHAIN" = gcc ]; then
     for t in "${TARGETS[@]}"; do
         step "jpeg-turbo: cargo test --features jpeg-turbo --target $t"
         start=$SECONDS
@@ -258,13 +315,34 @@ fi
 # FFI_STATIC_RUN=0: the tests are linked against the .a too (and the static C example runs),
 # but run only against the .so, the same code (CROSS_FFI_STATIC=1 runs both: ~4 more minutes).
 # The targets run side by side (as in step 4), each into its own log, printed whole.
+# With zig: the libraries as shipped, from the release's tarball (libedgeclass.so.1 and its link,
+# the stripped .a), unpacked under the target folder.
+ffi_lib_dir() { # TARGET -> the folder with libedgeclass.so and .a
+    local t=$1
+    if [ "$TOOLCHAIN" = gcc ]; then
+        echo "$TARGET_DIR/$t/release"
+        return
+    fi
+    local version arch name
+    version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n 1)
+    case $t in
+    armv7-*) arch=armv7l ;;
+    *) arch=${t%%-*} ;;
+    esac
+    name=edgeclass-$version-$arch-linux-gnu
+    rm -rf "$TARGET_DIR/$t/release-tarball"
+    mkdir -p "$TARGET_DIR/$t/release-tarball"
+    tar -C "$TARGET_DIR/$t/release-tarball" -xzf "$DIST/$name.tar.gz"
+    echo "$TARGET_DIR/$t/release-tarball/$name/lib"
+}
 run_ffi_tests() { # run_ffi_tests TARGET: output to its log; ffi-tests/run.sh's status
-    local t=$1 p
+    local t=$1 p lib
     p=$(tool_prefix "$t")
+    lib=$(ffi_lib_dir "$t")
     env CC="${p}gcc" AR="${p}ar" READELF="${p}readelf" \
         FFI_RUNNER="$(runner "$t")" FFI_TIME_SCALE=40 FFI_TESTS_FULL_MODELS="${CROSS_FFI_FULL:-0}" \
         STRESS_ROUNDS=1 FFI_TESTS_REQUESTS=10 FFI_STATIC_RUN="${CROSS_FFI_STATIC:-0}" \
-        EDGECLASS_LIB_DIR="$TARGET_DIR/$t/release" \
+        EDGECLASS_LIB_DIR="$lib" \
         FFI_BUILD_DIR="$TARGET_DIR/$t/ffi-tests" \
         bash ffi-tests/run.sh >"$LOGS/$t.ffi.log" 2>&1
 }

@@ -55,7 +55,15 @@ fi
 
 install -d "$prefix/include" "$prefix/lib/pkgconfig"
 install -m 0644 include/edgeclass.h "$prefix/include/edgeclass.h"
-install -m 0755 "$lib_dir/libedgeclass.so" "$prefix/lib/libedgeclass.so"
+# A release library (scripts/release.sh) has a SONAME, libedgeclass.so.1: programs linked against
+# it ask the loader for that name, so it is installed under it, with libedgeclass.so linking to it.
+soname=$(readelf -d "$lib_dir/libedgeclass.so" 2>/dev/null | sed -n 's/.*(SONAME).*\[\(.*\)\]/\1/p')
+if [ -n "$soname" ] && [ "$soname" != libedgeclass.so ]; then
+    install -m 0755 "$lib_dir/libedgeclass.so" "$prefix/lib/$soname"
+    ln -sfn "$soname" "$prefix/lib/libedgeclass.so"
+else
+    install -m 0755 "$lib_dir/libedgeclass.so" "$prefix/lib/libedgeclass.so"
+fi
 install -m 0644 "$lib_dir/libedgeclass.a" "$prefix/lib/libedgeclass.a"
 sed -e "s|@PREFIX@|$prefix|g" -e "s|@VERSION@|$version|g" -e "s|@ABI_VERSION@|$abi|g" \
     -e "s|@STATIC_LIBS@|$static_libs|g" include/edgeclass.pc.in >"$prefix/lib/pkgconfig/edgeclass.pc"

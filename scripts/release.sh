@@ -19,7 +19,9 @@
 # How: cargo-zigbuild links with zig's glibc 2.17 stubs (`--target TRIPLE.2.17`), so the build
 # machine's glibc does not leak in (Debian 12's gave GLIBC_2.35: hypot). Both tools are pinned
 # and installed into a cache venv ($EDGECLASS_RELEASE_TOOLS, default
-# ~/.cache/edgeclass/release-tools), with auditwheel and wheel. Profile `dist` (Cargo.toml):
+# ~/.cache/edgeclass/release-tools), with auditwheel and wheel; the pins, the features and the
+# cargo command line are in scripts/release-env.sh, which the ARM test leg shares
+# (CROSS_TOOLCHAIN=zig cross/run.sh tests this build). Profile `dist` (Cargo.toml):
 # one codegen unit, stripped. Features: multithread and jpeg-turbo (libjpeg-turbo built by
 # cmake with zig cc) on x86_64 and aarch64; multithread alone on armv7, where libjpeg-turbo does
 # not build with zig: turbojpeg-sys requires its SIMD code, whose NEON test program cargo-zigbuild's
@@ -30,22 +32,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-ZIGLANG_VERSION=0.17.1
-CARGO_ZIGBUILD_VERSION=0.24.1
-AUDITWHEEL_VERSION=6.8.2
-WHEEL_VERSION=0.48.0
-GLIBC=2.17
+# shellcheck source=scripts/release-env.sh
+source scripts/release-env.sh # pins, GLIBC, TOOLS, release_features, release_tools, release_cargo
 SONAME_MAJOR=1 # = EDGECLASS_ABI_VERSION (build.rs, tests/version.rs)
-features_of() { # TRIPLE
-    if [ -n "${EDGECLASS_RELEASE_FEATURES:-}" ]; then
-        echo "$EDGECLASS_RELEASE_FEATURES"
-    elif [ "${1%%-*}" = armv7 ]; then
-        echo multithread
-    else
-        echo multithread,jpeg-turbo
-    fi
-}
-TOOLS=${EDGECLASS_RELEASE_TOOLS:-$HOME/.cache/edgeclass/release-tools}
 DIST=${DIST:-dist}
 NICE=${RELEASE_NICE:-10}
 
@@ -84,16 +73,7 @@ done
 
 SECONDS=0
 # --- tools: pinned, in a venv of their own, installed once -------------------------------------
-stamp="ziglang==$ZIGLANG_VERSION cargo-zigbuild==$CARGO_ZIGBUILD_VERSION auditwheel==$AUDITWHEEL_VERSION wheel==$WHEEL_VERSION"
-if [ "$(cat "$TOOLS/.edgeclass-stamp" 2>/dev/null)" != "$stamp" ]; then
-    echo "== release: installing $stamp into $TOOLS"
-    rm -rf "$TOOLS"
-    python3 -m venv "$TOOLS"
-    # shellcheck disable=SC2086
-    "$TOOLS/bin/python" -m pip install -q $stamp
-    echo "$stamp" >"$TOOLS/.edgeclass-stamp"
-fi
-export PATH="$TOOLS/bin:$PATH"
+release_tools
 for t in "${targets[@]}"; do
     [ "$t" = x86_64-unknown-linux-gnu ] || rustup target add "$t" >/dev/null
 done
@@ -104,11 +84,10 @@ done
 # --- build: one cargo call per target (zig's target triple carries the glibc version) ---------
 for t in "${targets[@]}"; do
     [ "$build" = 1 ] || break
-    echo "== release: cargo zigbuild --profile dist --target $t.$GLIBC --features $(features_of "$t")"
+    echo "== release: cargo zigbuild --profile dist --target $t.$GLIBC --features $(release_features "$t")"
     start=$SECONDS
-    # EDGECLASS_SONAME=1: build.rs gives the .so its SONAME (libedgeclass.so.1).
-    EDGECLASS_SONAME=1 nice -n "$NICE" cargo zigbuild --locked --profile dist \
-        --target "$t.$GLIBC" --features "$(features_of "$t")" --lib --bin edgeclass
+    # nice does not change what cargo compares: the test build (cross/run.sh) reuses this one.
+    RELEASE_NICE=$NICE release_cargo zigbuild "$t" --lib --bin edgeclass
     echo "== release: $t built in $((SECONDS - start)) s"
 done
 
