@@ -99,7 +99,7 @@ impl Classifier {
                 Ok(pre) => pre.preprocess(content_type, bytes, &mut self.input)?,
                 Err(e) => return Err(e.clone()),
             };
-            let mut c = self.run()?;
+            let mut c = infer(&self.model, &mut self.state, &self.input)?;
             c.stats.decode_us = pre.decode_us;
             c.stats.preprocess_us = pre.resize_us;
             c.stats.decoded_width = pre.decoded_width;
@@ -115,23 +115,7 @@ impl Classifier {
     /// Classify an input tensor already laid out as the model takes it (NCHW `f32`,
     /// `model().info.input_len()` values).
     pub fn classify_tensor(&mut self, input: &[f32]) -> Result<Classification> {
-        let started = Instant::now();
-        let out = self.model.run(&mut self.state, input)?;
-        Ok(Classification {
-            probs: out.probs,
-            logits: out.logits,
-            stats: CallStats {
-                inference_us: started.elapsed().as_micros() as u64,
-                ..CallStats::default()
-            },
-        })
-    }
-
-    fn run(&mut self) -> Result<Classification> {
-        let input = std::mem::take(&mut self.input);
-        let result = self.classify_tensor(&input);
-        self.input = input;
-        result
+        infer(&self.model, &mut self.state, input)
     }
 
     /// The `k` most probable classes of `probs`, best first: (class, its label when the model
@@ -149,4 +133,19 @@ impl Classifier {
             })
             .collect()
     }
+}
+
+/// Run `model` on `input` with `state`, timed. A free function so that `classify` can pass its
+/// own input buffer while borrowing the state.
+fn infer(model: &Model, state: &mut ModelState, input: &[f32]) -> Result<Classification> {
+    let started = Instant::now();
+    let out = model.run(state, input)?;
+    Ok(Classification {
+        probs: out.probs,
+        logits: out.logits,
+        stats: CallStats {
+            inference_us: started.elapsed().as_micros() as u64,
+            ..CallStats::default()
+        },
+    })
 }

@@ -12,7 +12,14 @@ const MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-tr
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
 
 fn run(args: &[&str]) -> (i32, String, String) {
-    let out = common::target_command(EXE).args(args).output().unwrap();
+    run_env(&[], args)
+}
+
+/// `run` with `env` added to the CLI's environment.
+fn run_env(env: &[(&str, &str)], args: &[&str]) -> (i32, String, String) {
+    let mut cmd = common::target_command(EXE);
+    cmd.envs(env.iter().copied());
+    let out = cmd.args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -301,21 +308,13 @@ fn winograd_modes_answer_alike_and_an_unknown_mode_is_refused() {
     );
     // The environment is the CLI's default, read by the CLI and checked the same way (an
     // unknown value used to be taken silently as the default).
-    let out = common::target_command(EXE)
-        .env("EDGECLASS_WINOGRAD", "bogus")
-        .args(["classify", "--model", MODEL, image])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    let classify = ["classify", "--model", MODEL, image];
+    let (code, _, err) = run_env(&[("EDGECLASS_WINOGRAD", "bogus")], &classify);
+    assert_eq!(code, 1, "{err}");
     assert!(
         err.contains("EDGECLASS_WINOGRAD") && err.contains("bogus"),
         "{err}"
     );
-    let out = common::target_command(EXE)
-        .env("EDGECLASS_WINOGRAD", "off")
-        .args(["classify", "--model", MODEL, image])
-        .output()
-        .unwrap();
-    assert_eq!(top1(&String::from_utf8_lossy(&out.stdout)), 3);
+    let (_, out, _) = run_env(&[("EDGECLASS_WINOGRAD", "off")], &classify);
+    assert_eq!(top1(&out), 3);
 }

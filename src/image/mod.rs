@@ -49,6 +49,25 @@ pub enum JpegDecoder {
     Turbo,
 }
 
+impl JpegDecoder {
+    /// Every decoder, for the names' one table.
+    const ALL: [JpegDecoder; 2] = [JpegDecoder::Zune, JpegDecoder::Turbo];
+
+    /// The name `EdgeclassJpegDecoder` gives it: `zune` or `libjpeg-turbo`.
+    pub fn name(self) -> &'static str {
+        match self {
+            JpegDecoder::Zune => "zune",
+            JpegDecoder::Turbo => "libjpeg-turbo",
+        }
+    }
+
+    /// The decoder called `name` (as [`JpegDecoder::name`] writes it), if any. Whether this
+    /// build has it is the caller's question.
+    pub fn from_name(name: &str) -> Option<JpegDecoder> {
+        JpegDecoder::ALL.into_iter().find(|d| d.name() == name)
+    }
+}
+
 /// Decoding limits and policies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeOptions {

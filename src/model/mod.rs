@@ -286,6 +286,15 @@ pub enum WinogradMode {
 impl WinogradMode {
     /// The values [`str::parse`] accepts, as messages list them.
     pub const ACCEPTED: &'static str = "off, lean or fast (also 0/false = off, 1/true = lean)";
+
+    /// The mode's own name, as `EdgeclassWinograd` and `--winograd` write it (parses back).
+    pub fn name(self) -> &'static str {
+        match self {
+            WinogradMode::Off => "off",
+            WinogradMode::Lean => "lean",
+            WinogradMode::Fast => "fast",
+        }
+    }
 }
 
 impl std::str::FromStr for WinogradMode {

@@ -175,12 +175,7 @@ impl ServiceConfigBuilder {
 
     /// `EdgeclassWinograd` (default lean).
     pub fn winograd(self, mode: WinogradMode) -> Self {
-        let v = match mode {
-            WinogradMode::Off => "off",
-            WinogradMode::Lean => "lean",
-            WinogradMode::Fast => "fast",
-        };
-        self.set("EdgeclassWinograd", v)
+        self.set("EdgeclassWinograd", mode.name())
     }
 
     /// `MLFeedbackConnectorConfigId`: the ML Feedback configuration this service feeds (when it
@@ -191,11 +186,7 @@ impl ServiceConfigBuilder {
 
     /// `EdgeclassJpegDecoder` (default zune).
     pub fn jpeg_decoder(self, decoder: JpegDecoder) -> Self {
-        let v = match decoder {
-            JpegDecoder::Zune => "zune",
-            JpegDecoder::Turbo => "libjpeg-turbo",
-        };
-        self.set("EdgeclassJpegDecoder", v)
+        self.set("EdgeclassJpegDecoder", decoder.name())
     }
 
     /// `EdgeclassStrictDecoding`: refuse bytes that disagree with the content type.
@@ -361,17 +352,16 @@ impl ServiceConfig {
             decode.max_pixels = parse_bounded("EdgeclassMaxImagePixels", v, 1 << 34)?;
         }
         if let Some(v) = params.get("EdgeclassJpegDecoder") {
-            decode.jpeg_decoder = match v.as_str() {
-                "zune" => JpegDecoder::Zune,
-                "libjpeg-turbo" if cfg!(feature = "jpeg-turbo") => JpegDecoder::Turbo,
+            decode.jpeg_decoder = match JpegDecoder::from_name(v) {
                 // Refused here, not at the first JPEG request, like GPUAcceleration=GPU.
-                "libjpeg-turbo" => {
+                Some(JpegDecoder::Turbo) if !cfg!(feature = "jpeg-turbo") => {
                     return Err(crate::Error::new(
                         crate::Code::Unsupported,
                         "EdgeclassJpegDecoder=\"libjpeg-turbo\": this edgeclass build has no libjpeg-turbo (build with the `jpeg-turbo` feature); use \"zune\"",
                     ))
                 }
-                _ => {
+                Some(decoder) => decoder,
+                None => {
                     return Err(rule_error(
                         "EdgeclassJpegDecoder",
                         v,
@@ -525,6 +515,17 @@ mod tests {
             .workers(65)
             .build();
         assert!(e.unwrap_err().message.contains("EdgeclassWorkers"));
+    }
+
+    #[test]
+    fn each_mode_and_decoder_name_parses_back() {
+        for mode in [WinogradMode::Off, WinogradMode::Lean, WinogradMode::Fast] {
+            assert_eq!(mode.name().parse::<WinogradMode>().unwrap(), mode);
+        }
+        for decoder in [JpegDecoder::Zune, JpegDecoder::Turbo] {
+            assert_eq!(JpegDecoder::from_name(decoder.name()), Some(decoder));
+        }
+        assert_eq!(JpegDecoder::from_name("libjpeg"), None);
     }
 
     #[test]
