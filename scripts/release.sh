@@ -82,14 +82,40 @@ done
 [ "$build" = 0 ] || scripts/notices.sh --check
 
 # --- build: one cargo call per target (zig's target triple carries the glibc version) ---------
-for t in "${targets[@]}"; do
-    [ "$build" = 1 ] || break
-    echo "== release: cargo zigbuild --profile dist --target $t.$GLIBC --features $(release_features "$t")"
-    start=$SECONDS
+# The targets build side by side (RELEASE_PARALLEL=0: one after the other). Profile dist compiles
+# each crate as one codegen unit, so a lone build leaves a core idle for minutes at a time (tract
+# and edgeclass themselves); two or three builds fill both. Each build's output goes to its log,
+# printed when it ends.
+build_target() { # TRIPLE
+    local start=$SECONDS
+    echo "== release: cargo zigbuild --profile dist --target $1.$GLIBC --features $(release_features "$1")"
     # nice does not change what cargo compares: the test build (cross/run.sh) reuses this one.
-    RELEASE_NICE=$NICE release_cargo zigbuild "$t" --lib --bin edgeclass
-    echo "== release: $t built in $((SECONDS - start)) s"
-done
+    RELEASE_NICE=$NICE release_cargo zigbuild "$1" --lib --bin edgeclass
+    echo "== release: $1 built in $((SECONDS - start)) s"
+}
+if [ "$build" = 1 ]; then
+    logs=$(mktemp -d)
+    pids=()
+    for t in "${targets[@]}"; do
+        if [ "${RELEASE_PARALLEL:-1}" = 1 ]; then
+            build_target "$t" >"$logs/$t.log" 2>&1 &
+            pids+=($!)
+        else
+            build_target "$t"
+        fi
+    done
+    failed=()
+    for i in "${!pids[@]}"; do
+        t=${targets[$i]}
+        rc=0
+        wait "${pids[$i]}" || rc=$?
+        # The compiler's progress lines are noise here; errors and the timing lines stay.
+        grep -v -E '^ +(Compiling|Downloaded|Downloading) ' "$logs/$t.log" || true
+        [ "$rc" = 0 ] || failed+=("$t (exit $rc)")
+    done
+    rm -rf "$logs"
+    [ ${#failed[@]} = 0 ] || { echo "release: the build failed for ${failed[*]}" >&2; exit 1; }
+fi
 
 # --- package ----------------------------------------------------------------------------------
 # Reproducible archives: fixed owner, order and time (the last commit's).
