@@ -45,6 +45,7 @@ int main(void)
     run_threads_tests();
     run_nulls_tests();
     run_feedback_tests();
+    run_client_tests();
     /* Leave the library quiet and the captured lines freed (valgrind: nothing left behind). */
     if (edgeclass_set_log_callback(NULL, NULL, 0) != EDGECLASS_OK)
         CHECK(0);

@@ -73,6 +73,7 @@ int ensure_big_png(void);
 void run_codes_tests(void);    /* test_codes.c: version, status names, last error, each code */
 void run_log_tests(void);      /* test_log.c: the log callback and stderr */
 void run_params_tests(void);   /* test_params.c: parameter rules and what each option does */
+void run_client_tests(void);   /* test_client.c: edgeclass_client without a daemon */
 void run_service_tests(void);  /* test_service.c: handles' lifetimes, registry, info, memory */
 void run_buffers_tests(void);  /* test_buffers.c: results and labels copied out */
 void run_threads_tests(void);  /* test_threads.c: deadlines, cancel, concurrency */

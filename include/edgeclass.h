@@ -20,6 +20,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// The most header bytes an answer may have.
+#define MAX_HEADER_BYTES (64 << 10)
+
+// The most body bytes an answer may have (a probability takes at most 15 bytes: 4 Mi classes).
+#define MAX_BODY_BYTES (64 << 20)
+
 // Version of this C ABI. Incremented on any incompatible change; additions keep it.
 #define EDGECLASS_ABI_VERSION 1
 
@@ -44,6 +50,9 @@ enum edgeclass_status
   EDGECLASS_SERVICE_EXISTS = 1005,
   // The requested feature (e.g. GPU acceleration) is not available in this build.
   EDGECLASS_UNSUPPORTED = 1006,
+  // The `edgeclass serve` daemon a client calls cannot be reached, closed the connection
+  // before answering, or answered something that is not its protocol.
+  EDGECLASS_UNAVAILABLE = 1007,
   // The content type is not one the service accepts.
   EDGECLASS_UNSUPPORTED_CONTENT_TYPE = 2001,
   // The bytes are not a JPEG or PNG (the message names what was detected).
@@ -111,6 +120,12 @@ typedef enum edgeclass_feedback_outcome edgeclass_feedback_outcome;
 typedef uint32_t edgeclass_feedback_outcome;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+// A client of the `edgeclass serve` daemon (one Unix socket). Thread-safe: any number of threads
+// may call `edgeclass_client_invoke` on the same handle at once; each uses its own connection,
+// kept open for the next call. Lifetime: from `edgeclass_client_new` until
+// `edgeclass_client_free`.
+typedef struct edgeclass_client edgeclass_client;
 
 // An open ML Feedback connector (a handle to it). Thread-safe: any thread may publish, drain or
 // read stats at once. Lifetime: from `edgeclass_feedback_open` until `edgeclass_feedback_close`;
@@ -345,6 +360,41 @@ edgeclass_status edgeclass_result_stats(const struct edgeclass_result *result,
 // # Safety
 // `result` is NULL or a live result, not used afterwards.
 void edgeclass_result_free(struct edgeclass_result *result);
+
+// A client of the daemon listening on `socket_path` (NULL or "": `$EDGECLASS_SOCKET`, else
+// `/run/edgeclass/edgeclass.sock`) that waits at most `timeout_ms` for each answer (0: 60 s).
+// Nothing is connected yet: a daemon that is not running fails the first call
+// (`EDGECLASS_UNAVAILABLE`), not this one. On success `*out` is a new handle.
+//
+// # Safety
+// `socket_path` is NULL or a NUL-terminated string; `out` is valid for writing a pointer.
+edgeclass_status edgeclass_client_new(const char *socket_path,
+                                      uint64_t timeout_ms,
+                                      struct edgeclass_client **out);
+
+// `edgeclass_invoke`, answered by the daemon: the same arguments, checks, codes and result
+// (probabilities and the connector's body; the stats hold only `wait_us`, the round trip).
+// The daemon's refusals keep their codes and messages; `EDGECLASS_UNAVAILABLE` when the
+// daemon cannot be reached or closes the connection before answering, `EDGECLASS_TIMEOUT`
+// when it does not answer in time. `request` may be NULL; its timeout (when shorter than the
+// client's) bounds the wait, and a cancelled request is not sent.
+//
+// # Safety
+// `client` is a live handle; the other arguments as for `edgeclass_invoke`.
+edgeclass_status edgeclass_client_invoke(const struct edgeclass_client *client,
+                                         const char *algo_type,
+                                         const char *service_name,
+                                         const char *content_type,
+                                         const uint8_t *body,
+                                         size_t body_len,
+                                         const struct edgeclass_request *request,
+                                         struct edgeclass_result **out);
+
+// Free a client and close its connections (NULL is fine).
+//
+// # Safety
+// `client` is NULL or a handle from this library, not used afterwards.
+void edgeclass_client_free(struct edgeclass_client *client);
 
 // Open an ML Feedback connector from `params` (built with `edgeclass_params_new` /
 // `edgeclass_params_set`): the connector's `FeedbackConfigurationMap` (a JSON string) and

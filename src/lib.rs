@@ -28,15 +28,18 @@
 //! → `answer` (the connector's `[p0,p1,...]` text); `image` (sniff, decode, orient, resize,
 //! tensor) feeds it; `mem` counts the heap for both; `classifier` joins them on one thread;
 //! `service` wraps them with the connector's parameters, memory limit, deadlines and worker pool,
-//! and tells its hook (ML Feedback: `feedback`) about each answer; `ffi` is the C ABI over
-//! `service` and `feedback` (documented in `include/edgeclass.h`).
-// `unsafe` lives only in the C ABI layer (src/ffi) and the counting allocator (src/mem/alloc.rs),
-// each use commented with its invariant.
+//! and tells its hook (ML Feedback: `feedback`) about each answer; `client` asks the
+//! `edgeclass serve` daemon instead of a service in this process; `ffi` is the C ABI over
+//! `service`, `client` and `feedback` (documented in `include/edgeclass.h`).
+// `unsafe` lives only in the C ABI layer (src/ffi), the counting allocator (src/mem/alloc.rs) and
+// the client's one send(2) with MSG_NOSIGNAL (client::send_all), each use commented with its
+// invariant.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod answer;
 pub mod classifier;
+pub mod client;
 pub mod error;
 pub mod feedback;
 // The C ABI: documented in include/edgeclass.h, not part of the Rust API.

@@ -17,6 +17,9 @@ codes! {
     ServiceExists = 1005, "SERVICE_EXISTS",
     /// The requested feature (e.g. GPU acceleration) is not available in this build.
     Unsupported = 1006, "UNSUPPORTED",
+    /// The `edgeclass serve` daemon a client calls cannot be reached, closed the connection
+    /// before answering, or answered something that is not its protocol.
+    Unavailable = 1007, "UNAVAILABLE",
 
     /// The content type is not one the service accepts.
     UnsupportedContentType = 2001, "UNSUPPORTED_CONTENT_TYPE",

@@ -2,7 +2,7 @@
 //! modules never name the higher ones, and no file under src/ grows past 800 lines.
 //!
 //! Lower → higher: `error`, `names`, `mem`, `image`, `model` → `classifier` → `service` →
-//! `feedback` → `ffi`. A comment may mention a higher module; code may not.
+//! `client`, `feedback` → `ffi`. A comment may mention a higher module; code may not.
 
 use std::path::{Path, PathBuf};
 
@@ -48,7 +48,8 @@ fn lower_modules_never_import_higher_ones() {
         ),
         ("model", &["service", "feedback", "ffi", "classifier"]),
         ("classifier.rs", &["service", "feedback", "ffi"]),
-        ("service", &["feedback", "ffi"]),
+        ("service", &["feedback", "ffi", "client"]),
+        ("client.rs", &["feedback", "ffi"]),
         ("feedback", &["ffi"]),
     ];
     let mut broken = Vec::new();

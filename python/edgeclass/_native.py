@@ -43,6 +43,10 @@ class edgeclass_request(ctypes.Structure):
     """Opaque ``edgeclass_request``; only pointers to it are used."""
 
 
+class edgeclass_client(ctypes.Structure):
+    """Opaque ``edgeclass_client``; only pointers to it are used."""
+
+
 class edgeclass_result(ctypes.Structure):
     """Opaque ``edgeclass_result``; only pointers to it are used."""
 
@@ -140,6 +144,11 @@ PROTOTYPES = {
                                            c_size_t, P(c_size_t)]),
     'edgeclass_service_reload': (c_status, [P(edgeclass_service), ctypes.c_char_p]),
     'edgeclass_service_generation': (ctypes.c_uint64, [P(edgeclass_service)]),
+    'edgeclass_client_new': (c_status, [ctypes.c_char_p, ctypes.c_uint64, P(P(edgeclass_client))]),
+    'edgeclass_client_invoke': (c_status, [P(edgeclass_client), ctypes.c_char_p, ctypes.c_char_p,
+                                           ctypes.c_char_p, P(ctypes.c_uint8), c_size_t,
+                                           P(edgeclass_request), P(P(edgeclass_result))]),
+    'edgeclass_client_free': (None, [P(edgeclass_client)]),
     'edgeclass_request_new': (P(edgeclass_request), []),
     'edgeclass_request_cancel': (None, [P(edgeclass_request)]),
     'edgeclass_request_set_timeout_ms': (c_status, [P(edgeclass_request), ctypes.c_uint64]),

@@ -15,6 +15,7 @@
 
 mod boundary;
 mod classify;
+mod client;
 mod feedback;
 mod library;
 mod logger;
@@ -24,6 +25,7 @@ mod service;
 mod status;
 
 pub use classify::*;
+pub use client::*;
 pub use feedback::*;
 pub use library::*;
 pub use params::*;

@@ -22,6 +22,9 @@ pub enum edgeclass_status {
     EDGECLASS_SERVICE_EXISTS = 1005,
     /// The requested feature (e.g. GPU acceleration) is not available in this build.
     EDGECLASS_UNSUPPORTED = 1006,
+    /// The `edgeclass serve` daemon a client calls cannot be reached, closed the connection
+    /// before answering, or answered something that is not its protocol.
+    EDGECLASS_UNAVAILABLE = 1007,
     /// The content type is not one the service accepts.
     EDGECLASS_UNSUPPORTED_CONTENT_TYPE = 2001,
     /// The bytes are not a JPEG or PNG (the message names what was detected).
@@ -71,6 +74,7 @@ impl From<Code> for edgeclass_status {
             Code::UnknownService => edgeclass_status::EDGECLASS_UNKNOWN_SERVICE,
             Code::ServiceExists => edgeclass_status::EDGECLASS_SERVICE_EXISTS,
             Code::Unsupported => edgeclass_status::EDGECLASS_UNSUPPORTED,
+            Code::Unavailable => edgeclass_status::EDGECLASS_UNAVAILABLE,
             Code::UnsupportedContentType => edgeclass_status::EDGECLASS_UNSUPPORTED_CONTENT_TYPE,
             Code::UnsupportedImageFormat => edgeclass_status::EDGECLASS_UNSUPPORTED_IMAGE_FORMAT,
             Code::CorruptImage => edgeclass_status::EDGECLASS_CORRUPT_IMAGE,

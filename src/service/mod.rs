@@ -75,6 +75,17 @@ impl Request {
         let ns = timeout.as_nanos().min(u64::MAX as u128) as u64;
         self.timeout_ns.store(ns, Ordering::Relaxed);
     }
+
+    /// The timeout set by [`Request::set_timeout`], if any.
+    pub fn timeout(&self) -> Option<Duration> {
+        let ns = self.timeout_ns.load(Ordering::Relaxed);
+        (ns > 0).then(|| Duration::from_nanos(ns))
+    }
+
+    /// Whether [`Request::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
 }
 
 struct Worker {
