@@ -66,7 +66,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     };
     let answer = service.classify(content_type, &std::fs::read(&image)?, None)?;
     let best = top_k(&answer.probs, 1)[0];
-    let label = service.model().labels.as_ref().map(|l| l[best].as_str());
+    let model = service.model();
+    let label = model.labels.as_ref().map(|l| l[best].as_str());
     println!(
         "{image}: class {best} {label:?}, p = {}",
         answer.probs[best]

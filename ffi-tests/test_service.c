@@ -361,6 +361,63 @@ static void test_heap_stats(void)
     CHECK(live + info.model_bytes / 2 < live2);
 }
 
+/* edgeclass_service_reload: the answer of the model swapped in equals a service opened on that
+ * model directly; a hostile model fails the reload with its own code and the old model serves
+ * on; NULL reloads the current path; the generation counts the swaps. */
+static void test_reload(void)
+{
+    edgeclass_service *svc = NULL, *ref = NULL;
+    edgeclass_result *r = NULL;
+    float want[64], got[64], before[64];
+    size_t nwant = 0, ngot = 0, nbefore = 0, i;
+    char path[4096];
+    if (!CHECK_STATUS(open_service("reload-ref", NOLABELS, BIG, NULL, &ref), EDGECLASS_OK))
+        return;
+    if (CHECK_STATUS(classify_fixture(ref, PHOTO, NULL, &r), EDGECLASS_OK))
+        nwant = result_probs(r, want, 64);
+    edgeclass_result_free(r);
+    r = NULL;
+    edgeclass_service_close(ref);
+    if (!CHECK_STATUS(open_service("reload-svc", TINY, BIG, NULL, &svc), EDGECLASS_OK))
+        return;
+    CHECK(edgeclass_service_generation(svc) == 1);
+    CHECK(edgeclass_service_generation(NULL) == 0);
+    if (CHECK_STATUS(classify_fixture(svc, PHOTO, NULL, &r), EDGECLASS_OK))
+        nbefore = result_probs(r, before, 64);
+    edgeclass_result_free(r);
+    r = NULL;
+    /* A hostile model: its own code, and the tiny model answers as before. */
+    for (i = 0; i < MODEL_CODE_CASES; i++) {
+        CHECK_STATUS(edgeclass_service_reload(svc, fx_path(path, sizeof path,
+                                                           model_code_cases[i].fixture)),
+                     model_code_cases[i].code);
+        CHECK_MSG("the current model serves on");
+    }
+    CHECK(edgeclass_service_generation(svc) == 1);
+    if (CHECK_STATUS(classify_fixture(svc, PHOTO, NULL, &r), EDGECLASS_OK)) {
+        ngot = result_probs(r, got, 64);
+        CHECK(ngot == nbefore && nbefore == 10 && memcmp(got, before, ngot * sizeof *got) == 0);
+    }
+    edgeclass_result_free(r);
+    r = NULL;
+    /* The swap. */
+    if (CHECK_STATUS(edgeclass_service_reload(svc, fx_path(path, sizeof path, NOLABELS)),
+                     EDGECLASS_OK)) {
+        CHECK(edgeclass_service_generation(svc) == 2);
+        if (CHECK_STATUS(classify_fixture(svc, PHOTO, NULL, &r), EDGECLASS_OK)) {
+            ngot = result_probs(r, got, 64);
+            CHECK(ngot == nwant && nwant > 0 && memcmp(got, want, ngot * sizeof *got) == 0);
+        }
+        edgeclass_result_free(r);
+        r = NULL;
+    }
+    /* NULL: the current model's own path again. */
+    CHECK_STATUS(edgeclass_service_reload(svc, NULL), EDGECLASS_OK);
+    CHECK(edgeclass_service_generation(svc) == 3);
+    CHECK_STATUS(edgeclass_service_reload(NULL, NULL), EDGECLASS_INVALID_ARGUMENT);
+    edgeclass_service_close(svc);
+}
+
 void run_service_tests(void)
 {
     RUN(test_open_close_reopen);
@@ -370,4 +427,5 @@ void run_service_tests(void)
     RUN(test_memory_limit_open);
     RUN(test_memory_limit_classify);
     RUN(test_heap_stats);
+    RUN(test_reload);
 }

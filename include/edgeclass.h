@@ -539,6 +539,27 @@ void edgeclass_service_close(struct edgeclass_service *service);
 // `service` is NULL or a handle from this library, not used afterwards.
 void edgeclass_service_free(struct edgeclass_service *service);
 
+// Swap the service's model for the one at `model_path` (NULL: load again from where the current
+// model came from, e.g. after its artefact was replaced), with the service's own parameters.
+// Blocks until the new model serves: requests already running finish on the old model, requests
+// that arrive meanwhile wait (within their deadlines) for the new one. On any failure (a
+// missing or hostile model, `EDGECLASS_MEMORY_LIMIT` when the new model's load does not fit
+// beside the old one) the old model keeps serving and the status and last error say why. The
+// memory limit must hold the old model and the new one's load at once: see the README's
+// "Reloading a model". Thread-safe; reloads of one service run one after another.
+//
+// # Safety
+// `service` is a handle from this library; `model_path` is NULL or a NUL-terminated string.
+edgeclass_status edgeclass_service_reload(const struct edgeclass_service *service,
+                                          const char *model_path);
+
+// The generation of the model the service runs now: 1 for the model it opened with, +1 per
+// successful `edgeclass_service_reload`; 0 for a NULL or invalid handle.
+//
+// # Safety
+// `service` is NULL or a handle from this library.
+uint64_t edgeclass_service_generation(const struct edgeclass_service *service);
+
 // The service's model shape, memory budget and counters.
 //
 // # Safety

@@ -372,6 +372,33 @@ class ServiceAndResults(unittest.TestCase):
             s.classify(None)
 
 
+class Reload(unittest.TestCase):
+
+    def test_reload_swaps_the_model_and_a_failed_one_keeps_the_old(self):
+        slim = os.path.join(helpers.FIXTURES, 'slim', 'r18-slim')
+        photo = helpers.read(os.path.join(helpers.FIXTURES, 'photos', 'china.jpg'))
+        # The references: services opened on each model directly.
+        with edgeclass.Service.open(helpers.parameters(helpers.unique_name('ref'), slim)) as ref:
+            want = ref.classify(photo).probabilities()
+        with edgeclass.Service.open(helpers.parameters(helpers.unique_name('reload'))) as s:
+            before = s.classify(photo).probabilities()
+            self.assertEqual((s.generation, len(before)), (1, 10))
+            hostile = os.path.join(helpers.FIXTURES, 'hostile-models', 'symbol-unknown-op')
+            with self.assertRaises(edgeclass.EdgeclassError) as cm:
+                s.reload(hostile)
+            self.assertEqual(cm.exception.code, edgeclass.UNSUPPORTED_OPERATOR)
+            self.assertIn('the current model serves on', cm.exception.message)
+            self.assertEqual(s.generation, 1)
+            self.assertEqual(s.classify(photo).probabilities(), before)
+            s.reload(slim)
+            self.assertEqual(s.generation, 2)
+            self.assertEqual(s.classify(photo).probabilities(), want)
+            self.assertEqual(s.info()['height'], 64)
+            s.reload()
+            self.assertEqual(s.generation, 3)
+            self.assertEqual(s.classify(photo).probabilities(), want)
+
+
 class Requests(unittest.TestCase):
 
     def test_request_cancel_timeout_free(self):

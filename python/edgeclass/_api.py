@@ -526,6 +526,21 @@ class Service(_Owned):
                               [self._p(), _cstr(content_type, 'the content type')],
                               body, request)
 
+    def reload(self, model_path=None):
+        """Swap the service's model for the one at ``model_path`` (None: load again from where
+        the current model came from), keeping its name, parameters and callers
+        (``edgeclass_service_reload``). Returns when the new model serves; on any failure the old
+        model serves on and :class:`EdgeclassError` says why. Requests running finish on the old
+        model; those that arrive meanwhile wait, within their deadlines.
+        """
+        path = None if model_path is None else _cstr(model_path, 'the model path')
+        check(self._lib.edgeclass_service_reload(self._p(), path))
+
+    @property
+    def generation(self):
+        """1 for the model the service opened with, +1 per successful :meth:`reload`."""
+        return int(self._lib.edgeclass_service_generation(self._p()))
+
     _EXIT = 'close'
 
     def close(self):

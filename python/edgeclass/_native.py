@@ -138,6 +138,8 @@ PROTOTYPES = {
     'edgeclass_service_get_info': (c_status, [P(edgeclass_service), P(edgeclass_service_info)]),
     'edgeclass_service_label': (c_status, [P(edgeclass_service), c_size_t, ctypes.c_char_p,
                                            c_size_t, P(c_size_t)]),
+    'edgeclass_service_reload': (c_status, [P(edgeclass_service), ctypes.c_char_p]),
+    'edgeclass_service_generation': (ctypes.c_uint64, [P(edgeclass_service)]),
     'edgeclass_request_new': (P(edgeclass_request), []),
     'edgeclass_request_cancel': (None, [P(edgeclass_request)]),
     'edgeclass_request_set_timeout_ms': (c_status, [P(edgeclass_request), ctypes.c_uint64]),

@@ -131,6 +131,50 @@ pub unsafe extern "C" fn edgeclass_service_free(service: *mut edgeclass_service)
     })
 }
 
+/// Swap the service's model for the one at `model_path` (NULL: load again from where the current
+/// model came from, e.g. after its artefact was replaced), with the service's own parameters.
+/// Blocks until the new model serves: requests already running finish on the old model, requests
+/// that arrive meanwhile wait (within their deadlines) for the new one. On any failure (a
+/// missing or hostile model, `EDGECLASS_MEMORY_LIMIT` when the new model's load does not fit
+/// beside the old one) the old model keeps serving and the status and last error say why. The
+/// memory limit must hold the old model and the new one's load at once: see the README's
+/// "Reloading a model". Thread-safe; reloads of one service run one after another.
+///
+/// # Safety
+/// `service` is a handle from this library; `model_path` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgeclass_service_reload(
+    service: *const edgeclass_service,
+    model_path: *const c_char,
+) -> edgeclass_status {
+    guard(|| {
+        // SAFETY: caller contract.
+        let s = &unsafe { handle(service, "service")? }.service;
+        let path = if model_path.is_null() {
+            None
+        } else {
+            // SAFETY: caller contract.
+            Some(std::path::PathBuf::from(unsafe {
+                text(model_path, "model_path")?
+            }))
+        };
+        s.reload(path.as_deref()).map(|_| ())
+    })
+}
+
+/// The generation of the model the service runs now: 1 for the model it opened with, +1 per
+/// successful `edgeclass_service_reload`; 0 for a NULL or invalid handle.
+///
+/// # Safety
+/// `service` is NULL or a handle from this library.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn edgeclass_service_generation(service: *const edgeclass_service) -> u64 {
+    guard_value(0, || {
+        // SAFETY: caller contract.
+        unsafe { handle(service, "service") }.map_or(0, |h| h.service.generation())
+    })
+}
+
 /// The service's model shape, memory budget and counters.
 ///
 /// # Safety
@@ -191,8 +235,8 @@ pub unsafe extern "C" fn edgeclass_service_label(
     guard(|| {
         // SAFETY: caller contract.
         let s = &unsafe { handle(service, "service")? }.service;
-        let labels = s
-            .model()
+        let model = s.model();
+        let labels = model
             .labels
             .as_ref()
             .ok_or_else(|| invalid_argument("the model has no labels"))?;

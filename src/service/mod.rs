@@ -1,6 +1,8 @@
 //! The local inference service: what the connector was, as a library. A service owns one model
 //! (shared, immutable) and N workers (model state + image buffers); it answers each request
 //! within its deadline and inside its memory limit, or says precisely why not.
+//! [`Service::reload`] swaps the model for another while the service keeps its name, its
+//! limits and its callers (see its docs for how the memory limit covers the swap).
 //!
 //! `Service::classify` is the whole data path, top to bottom:
 //! deadline → probe the image headers (size check, before any pixel buffer) → wait for a worker
@@ -14,6 +16,7 @@ mod hook;
 pub mod registry;
 mod worker;
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -79,6 +82,33 @@ struct Worker {
     pre: Preprocessor,
     input: Vec<f32>,
     inference: worker::InferenceThread,
+    /// The model this worker runs, with its budget: a request checks its image against the
+    /// budget of the worker it got (a reload may have swapped the model since it arrived).
+    generation: Arc<Generation>,
+}
+
+/// One loaded model and what the service planned for it. A reload makes a new one.
+struct Generation {
+    /// 1 for the model the service opened with, +1 per successful reload.
+    number: u64,
+    model: Arc<Model>,
+    budget: Budget,
+    /// Where the model was loaded from (what `reload(None)` loads again).
+    path: PathBuf,
+}
+
+/// What a successful [`Service::reload`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reloaded {
+    /// The new model's generation: 1 is the model the service opened with, +1 per reload.
+    pub generation: u64,
+    /// Where the new model came from.
+    pub model_path: PathBuf,
+    /// The new model's budget (planned against the whole limit, the old model being gone).
+    pub budget: Budget,
+    /// How long requests waited for the swap: draining the old model's requests, loading and
+    /// warming up the new one.
+    pub paused: Duration,
 }
 
 /// A running local inference service. Thread-safe: share it with `Arc` and call
@@ -86,10 +116,12 @@ struct Worker {
 /// wait (until their own deadline).
 pub struct Service {
     config: ServiceConfig,
-    model: Arc<Model>,
+    /// The model serving new requests (swapped by a reload, while no request runs).
+    current: Mutex<Arc<Generation>>,
     idle: Mutex<Vec<Worker>>,
     freed: Condvar,
-    budget: Budget,
+    /// Held by a reload from start to end: reloads of one service run one after another.
+    reloading: Mutex<()>,
     stats: Mutex<ServiceStats>,
     hook: Option<Arc<dyn ClassificationHook>>,
 }
@@ -112,19 +144,7 @@ impl Service {
         // tract logs from deep inside the load (its kernel selection, e.g. on ARM): named too.
         let _named = LogContext::enter(&name);
         let limit = config.memory_limit_bytes;
-        let counting = heap::is_counting();
-        // Every large allocation of the load asks the limit first (heap::reserve): a model that
-        // cannot fit is refused before it allocates, not measured after.
-        let (model, retained, load_peak) = heap::measure(|| {
-            heap::with_load_limit(limit, || {
-                let options = ModelOptions {
-                    threads: config.threads,
-                    winograd: config.winograd,
-                };
-                Model::load(&config.model_path, &options)
-            })
-        });
-        let model = model.map_err(|e| {
+        let (model, load) = load_measured(&config, &config.model_path, limit).map_err(|e| {
             // A load refused by the limit names the parameter that set it, as the other
             // refusals of an open do.
             let e = if e.code == Code::MemoryLimit {
@@ -140,23 +160,8 @@ impl Service {
             };
             e.context(format!("service {name}"))
         })?;
-        let load = budget::LoadFigures {
-            weight_bytes: model.info.weight_bytes as u64,
-            retained: counting.then_some(retained.max(0) as u64),
-            peak: counting.then(|| (load_peak as u64, heap::load_claimed())),
-            largest_value: model.largest_value_bytes(),
-        };
-        log::info!(
-            "[{name}] loaded {} ({} classes, input {:?}): {} bytes retained, {} peak while loading, in {:?} + {:?}",
-            model.info.origin,
-            model.info.classes,
-            model.info.input_shape,
-            load.model_bytes(),
-            load.load_peak(),
-            model.timings.import,
-            model.timings.optimize
-        );
-        Service::assemble(config, Arc::new(model), load, hook)
+        let path = config.model_path.clone();
+        Service::assemble(config, Arc::new(model), path, load, hook)
     }
 
     /// A service over a model loaded elsewhere (e.g. shared with a [`crate::Classifier`]), with
@@ -175,13 +180,15 @@ impl Service {
             peak: Some((0, 0)),
             largest_value: model.largest_value_bytes(),
         };
-        Service::assemble(config, model, load, hook)
+        let path = config.model_path.clone();
+        Service::assemble(config, model, path, load, hook)
     }
 
     /// Check the loaded model against the limit, start and warm the workers, plan the budget.
     fn assemble(
         config: ServiceConfig,
         model: Arc<Model>,
+        path: PathBuf,
         load: budget::LoadFigures,
         hook: Option<Arc<dyn ClassificationHook>>,
     ) -> Result<Service> {
@@ -191,47 +198,218 @@ impl Service {
                 config.name
             );
         }
-        let name = config.name.clone();
         let limit = config.memory_limit_bytes;
-        let counting = heap::is_counting();
-        budget::check_load(&name, limit, &load)?;
-        let [_, c, h, w] = model.info.input_shape;
-        let input_len = model.info.input_len();
-        let mut workers = Vec::with_capacity(config.workers);
-        let mut activation = 0u64;
-        for i in 0..config.workers {
-            let inference = worker::InferenceThread::spawn(model.clone(), &name, i)?;
-            // A warm-up run on the worker's own thread: measures the activation peak (with tract's
-            // per-thread scratch) and builds tract's lazy structures before the first request.
-            let warm = inference.run(vec![0f32; input_len], &Deadline::default());
-            warm.result?;
-            let measured = counting.then_some(warm.peak as u64);
-            activation = activation.max(budget::activation_bytes(measured, input_len as u64));
-            let pre = Preprocessor::new(c, h, w, config.decode)?;
-            workers.push(Worker {
-                pre,
-                input: warm.input,
-                inference,
-            });
+        budget::check_load(&config.name, limit, &load)?;
+        let mut started = Started::new(&config, &model)?;
+        while started.workers.len() < config.workers {
+            started.add(&config, &model)?;
         }
-        let budget = budget::plan(
-            &name,
-            limit,
-            &load,
-            activation,
-            model.info.input_shape,
-            config.workers as u64,
-        )?;
-        log::info!("[{name}] memory budget: {budget:?}");
+        let generation = started.finish(&config, limit, 1, model, path, &load)?;
+        let workers = started.into_workers(&generation);
         Ok(Service {
             config,
-            model,
+            current: Mutex::new(generation),
             idle: Mutex::new(workers),
             freed: Condvar::new(),
-            budget,
+            reloading: Mutex::new(()),
             stats: Mutex::new(ServiceStats::default()),
             hook,
         })
+    }
+
+    /// Swap the model for the one at `model_path` (`None`: the path the current model was loaded
+    /// from, e.g. after the artefact there was replaced), keeping the service's name, limits,
+    /// workers, hook and counters. Blocks until the new model serves, or the reload failed and
+    /// the old one serves on: a model that fails to load, that does not fit the limit, or whose
+    /// warm-up run fails leaves the old model serving, and the error says why.
+    ///
+    /// How the memory limit covers the swap: the reload first drains the service. Requests
+    /// that are running finish on the model they started on; requests that arrive meanwhile wait
+    /// for a worker (within their own deadlines), as when every worker is busy. With no request
+    /// running, the old model and its workers' buffers ([`Budget::fixed_bytes`]) still exist,
+    /// and the new model loads inside what the limit leaves beside them: its load is refused
+    /// (`MemoryLimit`) as soon as it would not fit, and its first worker's warm-up must fit too.
+    /// Then the old model is freed, the new model's other workers start and warm up, its
+    /// budget is planned against the whole limit, and waiting requests go on with it. So a
+    /// service that reloads needs a limit that holds the old model and the new one's load peak
+    /// together, and requests wait for the drain, the load and the warm-up (with a 10 s timeout,
+    /// a request that would wait past its deadline fails with `Timeout`, as under load).
+    ///
+    /// Reloads of one service run one after another. The model is loaded with the service's
+    /// `EdgeclassThreads` and `EdgeclassWinograd`.
+    pub fn reload(&self, model_path: Option<&Path>) -> Result<Reloaded> {
+        let name = &self.config.name;
+        let _named = LogContext::enter(name);
+        let _one = self.reloading.lock().unwrap_or_else(|p| p.into_inner());
+        let old = self.generation_now();
+        let path = model_path.map_or_else(|| old.path.clone(), Path::to_path_buf);
+        let context = || format!("service {name}: reload of {}", path.display());
+        let t0 = Instant::now();
+        let drained = self.drain();
+        let paused = Instant::now();
+        log::info!(
+            "[{name}] reload of {}: {} worker(s) drained in {:?}",
+            path.display(),
+            drained.len(),
+            paused - t0
+        );
+        let limit = self.config.memory_limit_bytes;
+        // What the old generation holds while the new one loads: its model and its workers'
+        // activations and buffers (no request runs, so no image).
+        let beside = old.budget.fixed_bytes();
+        let room = limit.saturating_sub(beside);
+        let first = (|| -> Result<_> {
+            let (model, load) = load_measured(&self.config, &path, room)?;
+            budget::check_load(name, room, &load)?;
+            let model = Arc::new(model);
+            let first = Started::new(&self.config, &model)?;
+            // The new model's first worker beside the old model: the moment both exist.
+            budget::plan(
+                name,
+                room,
+                &load,
+                first.activation,
+                model.info.input_shape,
+                1,
+            )?;
+            Ok((model, load, first))
+        })();
+        let (model, load, mut started) = match first {
+            Ok(first) => first,
+            Err(e) => {
+                self.refill(drained);
+                let e = if e.code == Code::MemoryLimit {
+                    Error::new(
+                        e.code,
+                        format!(
+                            "{} (beside the current model and its workers' {beside} bytes, of LocalInferenceServiceMemoryLimitKB's {limit})",
+                            e.message
+                        ),
+                    )
+                } else {
+                    e
+                };
+                let e = e.context(format!("{}; the current model serves on", context()));
+                log::error!("[{name}] {e}");
+                return Err(e);
+            }
+        };
+        // The old model goes: its workers (threads and buffers) here, the model itself when the
+        // last Arc (the current generation's) is replaced below.
+        drop(drained);
+        let rest = (|| -> Result<Arc<Generation>> {
+            while started.workers.len() < self.config.workers {
+                started.add(&self.config, &model)?;
+            }
+            started.finish(
+                &self.config,
+                limit,
+                old.number + 1,
+                model.clone(),
+                path.clone(),
+                &load,
+            )
+        })();
+        let generation = match rest {
+            Ok(g) => g,
+            Err(e) => {
+                // The new model loaded and ran once, but its other workers did not start or did
+                // not fit the whole limit: the old model is gone, so the new one serves with the
+                // workers that did start, under the budget of its first one, and the caller hears.
+                let budget = budget::plan(
+                    name,
+                    limit,
+                    &load,
+                    started.activation,
+                    model.info.input_shape,
+                    started.workers.len() as u64,
+                )
+                .unwrap_or(Budget {
+                    workers: started.workers.len() as u64,
+                    ..old.budget
+                });
+                let g = Arc::new(Generation {
+                    number: old.number + 1,
+                    model,
+                    budget,
+                    path: path.clone(),
+                });
+                let n = started.workers.len();
+                self.install(g.clone(), started.into_workers(&g));
+                let e = e.context(format!(
+                    "{}: the new model serves with {n} of {} workers",
+                    context(),
+                    self.config.workers
+                ));
+                log::error!("[{name}] {e}");
+                return Err(e);
+            }
+        };
+        let budget = generation.budget;
+        let number = generation.number;
+        self.install(generation.clone(), started.into_workers(&generation));
+        let reloaded = Reloaded {
+            generation: number,
+            model_path: path,
+            budget,
+            paused: paused.elapsed() + (paused - t0),
+        };
+        log::info!(
+            "[{name}] reloaded: generation {number} from {} ({} classes), requests paused {:?}; memory budget: {budget:?}",
+            reloaded.model_path.display(),
+            generation.model.info.classes,
+            reloaded.paused
+        );
+        Ok(reloaded)
+    }
+
+    /// Take every worker out of the pool, waiting for the running requests to finish (each ends
+    /// by its own deadline). New requests wait in [`Service::acquire`] until the pool is
+    /// refilled.
+    fn drain(&self) -> Vec<Worker> {
+        // Fewer workers than configured are left after a reload whose later workers failed to
+        // start (see reload). The caller holds `reloading`: the generation cannot change here.
+        let total = self.generation_now().budget.workers as usize;
+        let mut taken = Vec::with_capacity(total);
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            taken.append(&mut idle);
+            if taken.len() >= total {
+                return taken;
+            }
+            idle = self
+                .freed
+                .wait_timeout(idle, Duration::from_millis(50))
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    fn refill(&self, workers: Vec<Worker>) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(workers);
+        self.freed.notify_all();
+    }
+
+    /// Make `generation` the current one and give the waiting requests its workers.
+    fn install(&self, generation: Arc<Generation>, workers: Vec<Worker>) {
+        *self.current.lock().unwrap_or_else(|p| p.into_inner()) = generation;
+        self.refill(workers);
+    }
+
+    fn generation_now(&self) -> Arc<Generation> {
+        self.current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The current model's generation: 1 for the model the service opened with, +1 per
+    /// successful [`Service::reload`].
+    pub fn generation(&self) -> u64 {
+        self.generation_now().number
     }
 
     /// Its configuration.
@@ -244,14 +422,14 @@ impl Service {
         &self.config.name
     }
 
-    /// Its model.
-    pub fn model(&self) -> &Model {
-        &self.model
+    /// Its model now (a [`Service::reload`] may swap it; this one stays valid while held).
+    pub fn model(&self) -> Arc<Model> {
+        self.generation_now().model.clone()
     }
 
-    /// How its memory limit is spent.
+    /// How its memory limit is spent by the current model.
     pub fn budget(&self) -> Budget {
-        self.budget
+        self.generation_now().budget
     }
 
     /// Its counters now.
@@ -288,26 +466,40 @@ impl Service {
         }
         drop(stats);
         // The hook (ML Feedback: sample, spool and publish) never fails the classification.
-        if let (Ok(c), Some(hook)) = (&result, &self.hook) {
-            let event = Classified {
-                service: &self.config.name,
-                body,
-                probs: &c.probs,
-                labels: self.model.labels.as_deref(),
-            };
-            let call = std::panic::AssertUnwindSafe(|| hook.classified(&event));
-            if std::panic::catch_unwind(call).is_err() {
-                log::error!(
-                    "[{}] the classification hook panicked (a bug); the classification is unaffected",
-                    self.config.name
-                );
+        let result = result.map(|(c, model)| {
+            if let Some(hook) = &self.hook {
+                Self::call_hook(&self.config.name, hook.as_ref(), body, &c, &model);
             }
-        }
+            c
+        });
         // The request's peak: decoding on this thread plus inference on the worker's thread.
         result.map(|mut c| {
             c.stats.peak_bytes += peak as u64;
             c
         })
+    }
+
+    fn call_hook(
+        name: &str,
+        hook: &dyn ClassificationHook,
+        body: &[u8],
+        c: &Classification,
+        model: &Model,
+    ) {
+        {
+            let event = Classified {
+                service: name,
+                body,
+                probs: &c.probs,
+                labels: model.labels.as_deref(),
+            };
+            let call = std::panic::AssertUnwindSafe(|| hook.classified(&event));
+            if std::panic::catch_unwind(call).is_err() {
+                log::error!(
+                    "[{name}] the classification hook panicked (a bug); the classification is unaffected"
+                );
+            }
+        }
     }
 
     fn classify_inner(
@@ -316,7 +508,7 @@ impl Service {
         body: &[u8],
         request: Option<&Request>,
         started: Instant,
-    ) -> Result<Classification> {
+    ) -> Result<(Classification, Arc<Model>)> {
         let mut timeout = self.config.timeout;
         if let Some(ns) = request
             .map(|r| r.timeout_ns.load(Ordering::Relaxed))
@@ -333,23 +525,39 @@ impl Service {
         let probe = image::probe_image(content_type, body, &self.config.decode)?;
         let info = &probe.info;
         let needed = image::buffer_bytes_for(info) as u64;
-        if needed > self.budget.image_bytes {
-            return Err(memory_limit(format!(
-                "the {}x{} image needs {needed} bytes to decode; the service has {} bytes per request left within its limit of {} bytes",
-                info.width, info.height, self.budget.image_bytes, self.budget.limit
-            )));
-        }
+        let fits = |budget: &Budget| {
+            if needed > budget.image_bytes {
+                return Err(memory_limit(format!(
+                    "the {}x{} image needs {needed} bytes to decode; the service has {} bytes per request left within its limit of {} bytes",
+                    info.width, info.height, budget.image_bytes, budget.limit
+                )));
+            }
+            Ok(())
+        };
+        let checked = self.generation_now();
+        fits(&checked.budget)?;
         let mut worker = self.acquire(&deadline)?;
+        // A reload swapped the model while this request waited: its budget decides.
+        if worker.generation.number != checked.number {
+            if let Err(e) = fits(&worker.generation.budget) {
+                self.release(worker);
+                return Err(e);
+            }
+        }
         let waited = started.elapsed();
         let result = self.run_worker(&mut worker, probe, body, &deadline);
+        let model = worker.generation.model.clone();
         self.release(worker);
         let (probs, logits, mut stats) = result?;
         stats.wait_us = waited.as_micros() as u64;
-        Ok(Classification {
-            probs,
-            logits,
-            stats,
-        })
+        Ok((
+            Classification {
+                probs,
+                logits,
+                stats,
+            },
+            model,
+        ))
     }
 
     fn run_worker(
@@ -408,11 +616,129 @@ impl Service {
     }
 }
 
+/// Load the model at `path` with `config`'s options under a load limit of `limit` bytes,
+/// measuring what it retains and its peak.
+fn load_measured(
+    config: &ServiceConfig,
+    path: &Path,
+    limit: u64,
+) -> Result<(Model, budget::LoadFigures)> {
+    let counting = heap::is_counting();
+    // Every large allocation of the load asks the limit first (heap::reserve): a model that
+    // cannot fit is refused before it allocates, not measured after.
+    let (model, retained, load_peak) = heap::measure(|| {
+        heap::with_load_limit(limit, || {
+            let options = ModelOptions {
+                threads: config.threads,
+                winograd: config.winograd,
+            };
+            Model::load(path, &options)
+        })
+    });
+    let model = model?;
+    let load = budget::LoadFigures {
+        weight_bytes: model.info.weight_bytes as u64,
+        retained: counting.then_some(retained.max(0) as u64),
+        peak: counting.then(|| (load_peak as u64, heap::load_claimed())),
+        largest_value: model.largest_value_bytes(),
+    };
+    log::info!(
+        "[{}] loaded {} ({} classes, input {:?}): {} bytes retained, {} peak while loading, in {:?} + {:?}",
+        config.name,
+        model.info.origin,
+        model.info.classes,
+        model.info.input_shape,
+        load.model_bytes(),
+        load.load_peak(),
+        model.timings.import,
+        model.timings.optimize
+    );
+    Ok((model, load))
+}
+
+/// Workers of a model being started, each warmed up on its own thread.
+struct Started {
+    workers: Vec<(worker::InferenceThread, Vec<f32>, Preprocessor)>,
+    /// The highest activation peak of their warm-up runs (or the estimate).
+    activation: u64,
+}
+
+impl Started {
+    /// The first worker, warmed up.
+    fn new(config: &ServiceConfig, model: &Arc<Model>) -> Result<Started> {
+        let mut started = Started {
+            workers: Vec::with_capacity(config.workers),
+            activation: 0,
+        };
+        started.add(config, model)?;
+        Ok(started)
+    }
+
+    /// One more worker: its inference thread and a warm-up run on it, which measures the
+    /// activation peak (with tract's per-thread scratch) and builds tract's lazy structures
+    /// before the first request.
+    fn add(&mut self, config: &ServiceConfig, model: &Arc<Model>) -> Result<()> {
+        let input_len = model.info.input_len();
+        let [_, c, h, w] = model.info.input_shape;
+        let pre = Preprocessor::new(c, h, w, config.decode)?;
+        let inference =
+            worker::InferenceThread::spawn(model.clone(), &config.name, self.workers.len())?;
+        let warm = inference.run(vec![0f32; input_len], &Deadline::default());
+        warm.result?;
+        let measured = heap::is_counting().then_some(warm.peak as u64);
+        self.activation = self
+            .activation
+            .max(budget::activation_bytes(measured, input_len as u64));
+        self.workers.push((inference, warm.input, pre));
+        Ok(())
+    }
+
+    /// Plan the budget of these workers under `limit` and make their generation.
+    fn finish(
+        &self,
+        config: &ServiceConfig,
+        limit: u64,
+        number: u64,
+        model: Arc<Model>,
+        path: PathBuf,
+        load: &budget::LoadFigures,
+    ) -> Result<Arc<Generation>> {
+        let budget = budget::plan(
+            &config.name,
+            limit,
+            load,
+            self.activation,
+            model.info.input_shape,
+            self.workers.len() as u64,
+        )?;
+        log::info!("[{}] memory budget: {budget:?}", config.name);
+        Ok(Arc::new(Generation {
+            number,
+            model,
+            budget,
+            path,
+        }))
+    }
+
+    /// The pool's workers, running `generation`'s model.
+    fn into_workers(self, generation: &Arc<Generation>) -> Vec<Worker> {
+        self.workers
+            .into_iter()
+            .map(|(inference, input, pre)| Worker {
+                pre,
+                input,
+                inference,
+                generation: generation.clone(),
+            })
+            .collect()
+    }
+}
+
 impl std::fmt::Debug for Service {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Service")
             .field("name", &self.config.name)
-            .field("budget", &self.budget)
+            .field("budget", &self.budget())
             .finish()
     }
 }
