@@ -357,7 +357,8 @@ fn invocations_answer_what_the_service_answers_in_process() {
         let results = v["inference-results"].as_array().unwrap();
         assert_eq!(results.len(), k);
         for (res, &class) in results.iter().zip(&order) {
-            let labels = reference.model().labels.as_ref().unwrap();
+            let model = reference.model();
+            let labels = model.labels.as_ref().unwrap();
             assert_eq!(res["Label"], labels[class].as_str());
             let score: f64 = res["Score"].as_str().unwrap().parse().unwrap();
             assert!((score - probs[class] as f64).abs() < 1e-6, "{res}");
@@ -1089,12 +1090,35 @@ fn the_readme_curl_examples_work_as_written() {
 fn the_library_artefacts_hold_no_server_code() {
     let bin = PathBuf::from(env!("CARGO_BIN_EXE_edgeclass"));
     let dir = bin.parent().unwrap();
+    // The library's newest source: an artefact older than it proves nothing.
+    fn newest(dir: &Path) -> std::time::SystemTime {
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| !p.ends_with("bin"))
+            .map(|p| {
+                if p.is_dir() {
+                    newest(&p)
+                } else {
+                    p.metadata().unwrap().modified().unwrap()
+                }
+            })
+            .max()
+            .unwrap_or(std::time::UNIX_EPOCH)
+    }
+    let sources = newest(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
     let mut checked = 0;
     for lib in ["libedgeclass.so", "libedgeclass.a"] {
         let path = dir.join(lib);
         let Ok(bytes) = std::fs::read(&path) else {
             continue;
         };
+        let built = path.metadata().unwrap().modified().unwrap();
+        assert!(
+            built >= sources,
+            "{} is older than src/: build it (cargo build --release) first",
+            path.display()
+        );
         checked += 1;
         // Crate names as they appear in symbols and panic locations.
         let mut words = vec!["hyper-1.", "hyper::", "hyper_util", "http_body_util"];
@@ -1114,4 +1138,88 @@ fn the_library_artefacts_hold_no_server_code() {
     // The binary does (the check above would pass on an empty file).
     let bytes = std::fs::read(&bin).unwrap();
     assert!(bytes.windows(8).any(|x| x == b"hyper-1."));
+}
+
+/// `POST /services/NAME/reload` and SIGHUP: the new model answers after the swap (compared
+/// with an in-process service of that model), a hostile model's error is answered while the
+/// old model serves on, and the metrics count both.
+#[test]
+fn reload_swaps_the_model_and_a_failed_reload_keeps_the_old_one() {
+    let dir = scratch("reload");
+    let p = params("digits", &tiny(), &[]);
+    let d = Daemon::start(&dir, vec![connector("Digits", p.clone())], &[]);
+    let (name, bytes) = digits()[3].clone();
+    let answer = |d: &Daemon| {
+        let r = d.classify("digits", content_type(&name), &bytes);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.text()
+    };
+    let tiny_answer = connector_body(
+        &in_process(&p)
+            .classify(content_type(&name), &bytes, None)
+            .unwrap()
+            .probs,
+    );
+    assert_eq!(answer(&d), tiny_answer);
+    // Another model: the slim ResNet-18 (3x224x224, another class count).
+    let other = fixtures().join("slim/r18-slim");
+    let other_answer = connector_body(
+        &in_process(&params("other", &other, &[]))
+            .classify(content_type(&name), &bytes, None)
+            .unwrap()
+            .probs,
+    );
+    assert_ne!(other_answer, tiny_answer);
+    let body = json!({ "model_path": other.to_str().unwrap() }).to_string();
+    let r = d.call(
+        "POST",
+        "/services/digits/reload",
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["generation"], 2);
+    assert_eq!(answer(&d), other_answer);
+    // A hostile model: its error, and the current model serves on.
+    let hostile = fixtures().join("hostile-models/symbol-cycle");
+    let body = json!({ "model_path": hostile.to_str().unwrap() }).to_string();
+    let (status, code, message) = d
+        .call("POST", "/services/digits/reload", &[], body.as_bytes())
+        .error();
+    assert_eq!((status, code), (503, Code::SymbolFormat), "{message}");
+    assert!(message.contains("the current model serves on"), "{message}");
+    assert_eq!(answer(&d), other_answer);
+    // A body that is not {"model_path": ...}.
+    let (status, code, _) = d
+        .call("POST", "/services/digits/reload", &[], b"{\"path\": 1}")
+        .error();
+    assert_eq!((status, code), (400, Code::InvalidArgument));
+    assert_eq!(
+        d.call("POST", "/services/nope/reload", &[], b"").error().1,
+        Code::UnknownService
+    );
+    // An empty body reloads the service's current path; SIGHUP reloads every service.
+    let r = d.call("POST", "/services/digits/reload", &[], b"");
+    assert_eq!(r.json()["generation"], 3, "{}", r.text());
+    d.signal("-HUP");
+    let t0 = Instant::now();
+    loop {
+        let v = d.call("GET", "/services", &[], b"").json();
+        let text = d.call("GET", "/metrics", &[], b"").text();
+        if text.contains("edgeclass_reloads_total{service=\"digits\",result=\"ok\"} 3") {
+            assert!(
+                text.contains("edgeclass_reloads_total{service=\"digits\",result=\"failed\"} 1"),
+                "{text}"
+            );
+            assert_eq!(v["services"][0]["model"]["origin"], other.to_str().unwrap());
+            break;
+        }
+        assert!(
+            t0.elapsed() < time_bound(Duration::from_secs(30)),
+            "no SIGHUP reload: {}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(answer(&d), other_answer);
 }

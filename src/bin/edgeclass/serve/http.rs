@@ -24,7 +24,7 @@ type Answer = Response<Full<Bytes>>;
 /// The v2 answer's class count when the request names none (`format=v2` without `top`).
 pub const V2_DEFAULT_TOP: usize = 5;
 
-fn respond(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Answer {
+pub fn respond(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Answer {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     r.headers_mut()
