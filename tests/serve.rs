@@ -226,9 +226,10 @@ fn try_request(
         head.push_str(&format!("Content-Length: {}\r\n", body.len()));
     }
     head.push_str("\r\n");
-    s.write_all(head.as_bytes())?;
-    s.write_all(body)?;
-    read_reply(&mut s)
+    // A daemon may answer (an error) before reading the body: read its answer even when
+    // writing the rest failed.
+    let wrote = s.write_all(head.as_bytes()).and_then(|_| s.write_all(body));
+    read_reply(&mut s).map_err(|e| wrote.err().unwrap_or(e))
 }
 
 fn read_reply(s: &mut impl Read) -> std::io::Result<Reply> {

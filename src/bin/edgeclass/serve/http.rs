@@ -90,15 +90,22 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request<Incoming>) -> Result<Answe
                     let one = one.to_string();
                     invoke(&daemon, &one, req).await
                 }
-                [] => error(&Error::new(
+                [] => {
+                    drain(req).await;
+                    error(&Error::new(
                     Code::UnknownService,
                     "the services file has no service: POST /services/NAME/invocations needs one",
-                )),
-                several => error(&invalid_argument(format!(
-                    "{} services are open ({}): POST /services/NAME/invocations",
-                    several.len(),
-                    several.join(", ")
-                ))),
+                ))
+                }
+                several => {
+                    let message = format!(
+                        "{} services are open ({}): POST /services/NAME/invocations",
+                        several.len(),
+                        several.join(", ")
+                    );
+                    drain(req).await;
+                    error(&invalid_argument(message))
+                }
             }
         }
         ["services", name, "invocations"] => {
@@ -277,6 +284,7 @@ async fn invoke(daemon: &Daemon, name: &str, req: Request<Incoming>) -> Answer {
     let started = Instant::now();
     let Some(entry) = daemon.entry(name) else {
         let names = daemon.names().join(", ");
+        drain(req).await;
         return error(&Error::new(
             Code::UnknownService,
             format!("no service named {name:?}; the services are: {names}"),
@@ -290,19 +298,49 @@ async fn invoke(daemon: &Daemon, name: &str, req: Request<Incoming>) -> Answer {
     answer
 }
 
-async fn invoke_entry(
-    entry: &Entry,
-    req: Request<Incoming>,
-    started: Instant,
-) -> Result<Answer, Error> {
+/// What a request needs before its body is read: the service, the answer's shape, the
+/// content type.
+fn admit(entry: &Entry, req: &Request<Incoming>) -> Result<(Arc<Service>, Shape, String), Error> {
     let service = entry.service.as_ref().map_err(Clone::clone)?.clone();
-    let shape = shape(&req)?;
+    let shape = shape(req)?;
     let content_type = match req.headers().get(CONTENT_TYPE) {
         None => "application/x-image".to_string(),
         Some(v) => v
             .to_str()
             .map_err(|_| invalid_argument("the Content-Type header is not text"))?
             .to_string(),
+    };
+    Ok((service, shape, content_type))
+}
+
+/// Read and drop a small body (at most 1 MiB, for at most a second) before answering an error
+/// that did not need it: closing with unread bytes makes the kernel reset the connection, and
+/// the client would lose the answer.
+pub async fn drain(req: Request<Incoming>) {
+    const MAX: usize = 1 << 20;
+    let announced = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|n| n > MAX) {
+        return;
+    }
+    let limited = Limited::new(req.into_body(), MAX);
+    let _ = tokio::time::timeout(Duration::from_secs(1), limited.collect()).await;
+}
+
+async fn invoke_entry(
+    entry: &Entry,
+    req: Request<Incoming>,
+    started: Instant,
+) -> Result<Answer, Error> {
+    let (service, shape, content_type) = match admit(entry, &req) {
+        Ok(a) => a,
+        Err(e) => {
+            drain(req).await;
+            return Err(e);
+        }
     };
     let body = read_body(&service, req).await?;
     let request = Arc::new(edgeclass::Request::new());

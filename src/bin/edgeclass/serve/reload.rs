@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use edgeclass::error::invalid_argument;
 use edgeclass::{Code, Error, Service};
 
-use super::http::{error, read_small_json, respond};
+use super::http::{drain, error, read_small_json, respond};
 use super::state::{Daemon, Entry};
 
 /// The largest reload body read (a JSON object with a path).
@@ -47,11 +47,12 @@ pub async fn route(
     name: &str,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    let Some(index) = daemon
+    let found = daemon
         .services
         .iter()
-        .position(|e| e.name.as_deref() == Some(name))
-    else {
+        .position(|e| e.name.as_deref() == Some(name));
+    let Some(index) = found else {
+        drain(req).await;
         return error(&Error::new(
             Code::UnknownService,
             format!(
@@ -62,6 +63,7 @@ pub async fn route(
     };
     // A service that never opened has no model to swap: its own error says why.
     if let Err(e) = &daemon.services[index].service {
+        drain(req).await;
         return error(e);
     }
     let path = match read_small_json(req, MAX_BODY, Duration::from_secs(10)).await {
