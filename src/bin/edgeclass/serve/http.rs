@@ -197,12 +197,12 @@ fn metrics_text(daemon: &Daemon) -> Answer {
             let name = e.name.as_deref()?;
             let memory = e.service.as_ref().ok().map(|s| {
                 let b = s.budget();
-                (
-                    b.limit,
-                    b.fixed_bytes(),
-                    b.image_bytes,
-                    s.stats().request_peak_bytes,
-                )
+                metrics::Memory {
+                    limit: b.limit,
+                    planned: b.fixed_bytes(),
+                    image_budget: b.image_bytes,
+                    request_peak: s.stats().request_peak_bytes,
+                }
             });
             Some(metrics::ServiceView {
                 name,

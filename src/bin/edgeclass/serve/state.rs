@@ -51,9 +51,10 @@ impl Daemon {
         };
         for c in connectors.iter().filter(|c| c.kind == Kind::Feedback) {
             let connector = c.label();
-            let opened = c.parameters.clone().and_then(|p| {
-                feedback::registry::open(&p).map_err(|e| e.context(format!("{connector}")))
-            });
+            let opened = c
+                .parameters
+                .clone()
+                .and_then(|p| feedback::registry::open(&p).map_err(|e| e.context(&connector)));
             match &opened {
                 Ok(_) => log::info!("ML Feedback connector {connector} opened"),
                 Err(e) => log::error!("ML Feedback connector {connector}: {e}"),
