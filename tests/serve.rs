@@ -1248,3 +1248,55 @@ fn reload_swaps_the_model_and_a_failed_reload_keeps_the_old_one() {
     }
     assert_eq!(answer(&d), other_answer);
 }
+
+/// Stalled uploads hold at most the service's room for bodies (twice its workers' image
+/// budgets): six clients that announce a full-budget body and send half of it grow the daemon's
+/// RSS by about one budget (two are read, four wait), not three; then it serves on.
+#[test]
+fn stalled_uploads_hold_at_most_the_services_body_room() {
+    let dir = scratch("bodyroom");
+    let p = params(
+        "digits",
+        &tiny(),
+        &[
+            ("LocalInferenceServiceMemoryLimitKB", "60000"),
+            ("LocalInferenceServiceTimeoutSeconds", "30"),
+        ],
+    );
+    let d = Daemon::start(&dir, vec![connector("Digits", p)], &[]);
+    let budget = d.call("GET", "/services", &[], b"").json()["services"][0]["budget"]
+        ["image_bytes"]
+        .as_u64()
+        .unwrap();
+    assert!(budget > 40 << 20, "{budget}");
+    let rss0 = d.rss_kib();
+    let uploads: Vec<_> = (0..6)
+        .map(|_| {
+            let mut s = d.connect();
+            std::thread::spawn(move || {
+                let head = format!("POST /services/digits/invocations HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: {budget}\r\n\r\n");
+                s.set_write_timeout(Some(Duration::from_secs(1))).unwrap();
+                let half = vec![0x89u8; (budget / 2) as usize];
+                // Those that wait for room stop at the write timeout, their rest unsent.
+                let sent = s.write_all(head.as_bytes()).and_then(|_| s.write_all(&half));
+                (s, sent.is_ok())
+            })
+        })
+        .collect();
+    let streams: Vec<(UnixStream, bool)> = uploads.into_iter().map(|t| t.join().unwrap()).collect();
+    let read = streams.iter().filter(|s| s.1).count();
+    let grown = d.rss_kib().saturating_sub(rss0) * 1024;
+    eprintln!("six stalled half uploads of {budget} bytes: RSS +{grown} bytes");
+    assert!(
+        grown < budget + (16 << 20),
+        "RSS grew {grown} bytes; budget {budget}"
+    );
+    // Two were read whole (the RSS shows them), the other four wait.
+    assert_eq!(read, 2);
+    assert!(
+        grown > budget / 2,
+        "RSS grew {grown} bytes only: were the bodies read?"
+    );
+    drop(streams);
+    still_serves(&d);
+}
