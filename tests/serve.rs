@@ -1300,3 +1300,114 @@ fn stalled_uploads_hold_at_most_the_services_body_room() {
     drop(streams);
     still_serves(&d);
 }
+
+/// The ML Feedback connectors of the file are opened as the SDK opens them: a service whose
+/// MLFeedbackConnectorConfigId names one spools what it classifies (drained here by the CLI,
+/// which prints each sample's prediction), and a wrong feedback entry is reported by /ping and
+/// /services while the rest serves.
+#[test]
+fn feedback_connectors_of_the_file_get_the_classifications() {
+    let dir = scratch("feedback");
+    let spool = dir.join("spool");
+    let arn = "arn:aws:greengrass:region::/connectors/MLFeedback/versions/1";
+    let map = r#"{"fb-1": {"s3-bucket-name": "my-bucket", "content-type": "image/png"}}"#;
+    let feedback = json!({"Id": "Feedback", "ConnectorArn": arn, "Parameters": {
+        "FeedbackConfigurationMap": map, "EdgeclassSpoolDirectory": spool.to_str().unwrap()}});
+    let broken = json!({"Id": "Broken", "ConnectorArn": arn, "Parameters": {
+        "FeedbackConfigurationMap": "{}", "RequestLimit": 10}});
+    let p = params(
+        "digits",
+        &tiny(),
+        &[("MLFeedbackConnectorConfigId", "fb-1")],
+    );
+    let d = Daemon::start(
+        &dir,
+        vec![feedback, broken, connector("Digits", p.clone())],
+        &[],
+    );
+    let (name, bytes) = digits()
+        .into_iter()
+        .find(|(n, _)| n.ends_with(".png"))
+        .unwrap();
+    let r = d.classify("digits", "image/png", &bytes);
+    assert_eq!(r.status, 200, "{name}: {}", r.text());
+    let probs = in_process(&params("plain", &tiny(), &[]))
+        .classify("image/png", &bytes, None)
+        .unwrap()
+        .probs;
+    let ping = d.call("GET", "/ping", &[], b"");
+    assert_eq!(ping.status, 503);
+    let failed = ping.json()["failed"].clone();
+    assert_eq!(failed.as_array().unwrap().len(), 1, "{failed}");
+    assert!(
+        failed[0]["connector"]
+            .as_str()
+            .unwrap()
+            .contains("Id \"Broken\""),
+        "{failed}"
+    );
+    assert!(
+        failed[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("RequestLimit"),
+        "{failed}"
+    );
+    let services = d.call("GET", "/services", &[], b"").json();
+    assert_eq!(services["feedback"][0]["config_ids"], json!(["fb-1"]));
+    assert_eq!(services["feedback"][1]["loaded"], false);
+    let out = target_command(env!("CARGO_BIN_EXE_edgeclass"))
+        .args(["feedback", "drain"])
+        .arg(&spool)
+        .args(["--command", "cat >/dev/null"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["config-id"], "fb-1");
+    let predicted: Vec<f64> = lines[0]["model-prediction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(predicted.len(), probs.len());
+    for (a, b) in predicted.iter().zip(&probs) {
+        assert!((a - *b as f64).abs() < 1e-6, "{predicted:?} {probs:?}");
+    }
+}
+
+/// sd_notify to a NOTIFY_SOCKET path (the abstract form is in the SIGTERM test), and SIGINT
+/// stopping like SIGTERM: READY=1, STOPPING=1, exit 0.
+#[test]
+fn sd_notify_to_a_path_and_sigint_exit_0() {
+    let dir = scratch("notify");
+    let path = dir.join("notify");
+    let listener = UnixDatagram::bind(&path).unwrap();
+    listener
+        .set_read_timeout(Some(time_bound(Duration::from_secs(60))))
+        .unwrap();
+    let mut d = Daemon::start_env(
+        &dir,
+        vec![connector("Digits", params("digits", &tiny(), &[]))],
+        &[],
+        &[("NOTIFY_SOCKET", path.to_str().unwrap())],
+    );
+    let mut buf = [0u8; 64];
+    let n = listener.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"READY=1");
+    still_serves(&d);
+    d.signal("-INT");
+    let n = listener.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    let status = d.wait_exit(time_bound(Duration::from_secs(10)));
+    assert_eq!(status.code(), Some(0), "{}", d.log_text());
+}

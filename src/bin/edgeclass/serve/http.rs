@@ -61,63 +61,71 @@ fn routing(status: u16, message: String) -> Answer {
     respond(status, "application/json", error_body(code, &message))
 }
 
+/// The routes, as the path names them.
+enum Route<'a> {
+    Ping,
+    Services,
+    Metrics,
+    Invocations,
+    Invoke(&'a str),
+    Reload(&'a str),
+}
+
+impl Route<'_> {
+    fn method(&self) -> Method {
+        match self {
+            Route::Ping | Route::Services | Route::Metrics => Method::GET,
+            Route::Invocations | Route::Invoke(_) | Route::Reload(_) => Method::POST,
+        }
+    }
+}
+
 /// Serve one request.
 pub async fn handle(daemon: Arc<Daemon>, req: Request<Incoming>) -> Result<Answer, Infallible> {
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let method = req.method().clone();
-    let allowed = match segments.as_slice() {
-        ["ping"] | ["services"] | ["metrics"] => Method::GET,
-        ["invocations"] | ["services", _, "invocations"] | ["services", _, "reload"] => {
-            Method::POST
-        }
+    let route = match segments.as_slice() {
+        ["ping"] => Route::Ping,
+        ["services"] => Route::Services,
+        ["metrics"] => Route::Metrics,
+        ["invocations"] => Route::Invocations,
+        ["services", name, "invocations"] => Route::Invoke(name),
+        ["services", name, "reload"] => Route::Reload(name),
         _ => return Ok(routing(404, format!("no route {path}; see docs/serve.md"))),
     };
-    if method != allowed {
-        let mut r = routing(405, format!("{path} takes {allowed}, not {method}"));
+    let allowed = route.method();
+    if req.method() != allowed {
+        let mut r = routing(405, format!("{path} takes {allowed}, not {}", req.method()));
         if let Ok(v) = HeaderValue::from_str(allowed.as_str()) {
             r.headers_mut().insert(ALLOW, v);
         }
         return Ok(r);
     }
-    Ok(match segments.as_slice() {
-        ["ping"] => ping(&daemon),
-        ["services"] => services(&daemon),
-        ["metrics"] => metrics_text(&daemon),
-        ["invocations"] => {
-            let names = daemon.names();
-            match names.as_slice() {
-                [one] => {
-                    let one = one.to_string();
-                    invoke(&daemon, &one, req).await
-                }
-                [] => {
-                    drain(req).await;
-                    error(&Error::new(
+    Ok(match route {
+        Route::Ping => ping(&daemon),
+        Route::Services => services(&daemon),
+        Route::Metrics => metrics_text(&daemon),
+        Route::Invoke(name) => invoke(&daemon, name, req).await,
+        Route::Reload(name) => super::reload::route(&daemon, name, req).await,
+        Route::Invocations => match daemon.names().as_slice() {
+            [one] => invoke(&daemon, one, req).await,
+            [] => {
+                drain(req).await;
+                error(&Error::new(
                     Code::UnknownService,
                     "the services file has no service: POST /services/NAME/invocations needs one",
                 ))
-                }
-                several => {
-                    let message = format!(
-                        "{} services are open ({}): POST /services/NAME/invocations",
-                        several.len(),
-                        several.join(", ")
-                    );
-                    drain(req).await;
-                    error(&invalid_argument(message))
-                }
             }
-        }
-        ["services", name, "invocations"] => {
-            let name = name.to_string();
-            invoke(&daemon, &name, req).await
-        }
-        ["services", name, "reload"] => {
-            let name = name.to_string();
-            super::reload::route(&daemon, &name, req).await
-        }
-        _ => unreachable!("routes are matched above"),
+            several => {
+                let message = format!(
+                    "{} services are open ({}): POST /services/NAME/invocations",
+                    several.len(),
+                    several.join(", ")
+                );
+                drain(req).await;
+                error(&invalid_argument(message))
+            }
+        },
     })
 }
 
