@@ -1411,3 +1411,64 @@ fn sd_notify_to_a_path_and_sigint_exit_0() {
     let status = d.wait_exit(time_bound(Duration::from_secs(10)));
     assert_eq!(status.code(), Some(0), "{}", d.log_text());
 }
+
+/// Mode 0660 at work: a process of another uid is refused unless it is in the socket's group.
+/// Needs root (to act as another uid with setpriv); elsewhere it says SKIPPED.
+#[test]
+fn another_uid_without_the_sockets_group_is_refused() {
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n");
+    let setpriv = Path::new("/usr/bin/setpriv");
+    if !is_root || !setpriv.exists() || common::emulated() {
+        eprintln!("SKIPPED: needs root and setpriv to act as another uid");
+        return;
+    }
+    let dir = scratch("uid");
+    // The other uid must reach the socket's directory.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let d = Daemon::start(
+        &dir,
+        vec![connector("Digits", params("digits", &tiny(), &[]))],
+        &[],
+    );
+    let group = 4242;
+    std::process::Command::new("chgrp")
+        .arg(group.to_string())
+        .arg(&d.socket)
+        .status()
+        .unwrap();
+    let curl = Path::new("/usr/bin/curl");
+    if !curl.exists() {
+        eprintln!("SKIPPED: needs /usr/bin/curl as the other uid's client");
+        return;
+    }
+    let ping_as = |groups: &str| {
+        std::process::Command::new(setpriv)
+            .args(["--reuid=65534", "--regid=65534", groups])
+            .arg(curl)
+            .args([
+                "-sS",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--unix-socket",
+            ])
+            .arg(&d.socket)
+            .arg("http://localhost/ping")
+            .output()
+            .unwrap()
+    };
+    let refused = ping_as("--clear-groups");
+    // curl's exit status 7: it could not connect.
+    assert_eq!(refused.status.code(), Some(7), "{refused:?}");
+    let member = ping_as(&format!("--groups={group}"));
+    assert!(
+        member.status.success(),
+        "{}",
+        String::from_utf8_lossy(&member.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&member.stdout), "200");
+}
