@@ -146,7 +146,8 @@ impl Daemon {
         assert!(ok.success());
     }
 
-    /// Its resident memory, KiB (`VmRSS`).
+    /// Its resident memory, KiB (`VmRSS`). Under an emulator it is the emulator's: the bounds
+    /// below are checked natively only (`common::emulated`).
     fn rss_kib(&self) -> u64 {
         let s = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
         let line = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
@@ -755,7 +756,7 @@ fn limits_bodies_above_the_budget_garbage_and_truncation() {
     still_serves(&d);
     let rss1 = d.rss_kib();
     assert!(
-        rss1 < rss0 + 16 * 1024,
+        rss1 < rss0 + 16 * 1024 || common::emulated(),
         "RSS grew from {rss0} to {rss1} KiB"
     );
 }
@@ -793,7 +794,7 @@ fn idle_connections_do_not_stop_other_clients_and_close_by_the_header_timeout() 
     // Accepted, each with its buffers: a few MiB at most.
     let rss1 = d.rss_kib();
     assert!(
-        rss1 < rss0 + 16 * 1024,
+        rss1 < rss0 + 16 * 1024 || common::emulated(),
         "RSS {rss0} -> {rss1} KiB with 200 idle connections"
     );
     assert!(
@@ -1288,7 +1289,7 @@ fn stalled_uploads_hold_at_most_the_services_body_room() {
     let grown = d.rss_kib().saturating_sub(rss0) * 1024;
     eprintln!("six stalled half uploads of {budget} bytes: RSS +{grown} bytes");
     assert!(
-        grown < budget + (16 << 20),
+        grown < budget + (16 << 20) || common::emulated(),
         "RSS grew {grown} bytes; budget {budget}"
     );
     // Two were read whole (the RSS shows them), the other four wait.
