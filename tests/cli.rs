@@ -114,7 +114,7 @@ fn a_folder_holding_an_archive_names_it() {
 /// spelling the hand-written parser had.
 #[test]
 fn every_command_has_help() {
-    let commands: &[(&[&str], &[&str])] = &[
+    let mut commands: Vec<(&[&str], &[&str])> = vec![
         (&["info"], &["--model"]),
         (
             &["classify"],
@@ -147,7 +147,22 @@ fn every_command_has_help() {
         (&["feedback"], &["drain"]),
         (&["feedback", "drain"], &["<DIR>", "--command", "--max"]),
     ];
-    for (command, options) in commands {
+    if cfg!(feature = "serve") {
+        commands.push((
+            &["serve"],
+            &[
+                "--config",
+                "--socket",
+                "EDGECLASS_SOCKET",
+                "/run/edgeclass/edgeclass.sock",
+                "--http",
+                "--http-allow-remote",
+                "--header-read-timeout",
+                "--max-connections",
+            ],
+        ));
+    }
+    for (command, options) in &commands {
         for help in ["--help", "-h"] {
             let args: Vec<&str> = command.iter().copied().chain([help]).collect();
             let (code, out, err) = run(&args);
@@ -163,7 +178,11 @@ fn every_command_has_help() {
     assert_eq!(run(&["help", "classify"]), run(&["classify", "--help"]));
     let (code, out, _) = run(&["--help"]);
     assert_eq!(code, 0);
-    for command in ["info", "classify", "convert", "bench", "feedback"] {
+    let serve = cfg!(feature = "serve").then_some("serve");
+    for command in ["info", "classify", "convert", "bench", "feedback"]
+        .into_iter()
+        .chain(serve)
+    {
         assert!(out.contains(&format!("  {command} ")), "{out}");
     }
     assert!(out.contains("Exit status: 0 success, 1 error"), "{out}");
