@@ -1,6 +1,7 @@
 """The drop-in ``greengrass_machine_learning_sdk``: its surface, every error path, the services
 file, body types, and 8 threads sharing one service."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -420,6 +421,31 @@ class ServicesFile(unittest.TestCase):
         with services_env(helpers.connector(helpers.parameters(name))):
             self.assertTrue(call(ml.client('inference'), ServiceName=name)['Body'].read())
         low.free()
+
+    def test_fixture_documents_as_the_rust_parser(self):
+        # tests/fixtures/services: the documents tests/service_definition.rs parses. Where Rust
+        # reports one entry's error, this parser refuses the file with the same text.
+        folder = os.path.join(helpers.FIXTURES, 'services')
+        with open(os.path.join(folder, 'expected.json')) as f:
+            documents = json.load(f)['documents']
+        for name, want in sorted(documents.items()):
+            path = os.path.join(folder, name)
+            errors = [c['error'] for c in want.get('connectors', ()) if c['error']]
+            if 'error' in want or errors:
+                with self.assertRaises(services.ServicesFileError) as cm:
+                    services.load_services_file(path)
+                    services.load_feedback_connectors(path)
+                self.assertIn(want.get('error') or errors[0], str(cm.exception), name)
+                continue
+            got = services.load_services_file(path)
+            wanted = [c for c in want['connectors'] if c['kind'] == 'service']
+            self.assertEqual([n for n, _ in got], [c['name'] for c in wanted], name)
+            self.assertTrue(all(p['LocalInferenceServiceName'] == n for n, p in got))
+            feedback = services.load_feedback_connectors(path)
+            self.assertEqual([f.where for f in feedback],
+                             ['%s: Connectors[%d] (Id "%s")' % (path, i, c['id'])
+                              for i, c in enumerate(want['connectors'])
+                              if c['kind'] == 'feedback'], name)
 
 
 class Threads(unittest.TestCase):

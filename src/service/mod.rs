@@ -11,6 +11,7 @@
 
 pub mod budget;
 pub mod config;
+pub mod definition;
 mod hook;
 pub mod registry;
 mod worker;

@@ -342,3 +342,87 @@ pub fn check_message(case: &str, spec: &Value, message: &str) {
         );
     }
 }
+
+/// Writes a deliberately slow model: a 3x3 convolution repeated `layers` times (one shared
+/// weight) on 32x96x96 activations, then global pooling, a 2-class FC and softmax.
+pub fn write_slow_model(dir: &Path, layers: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut nodes = vec![
+        r#"{"op":"null","name":"data","inputs":[]}"#.to_string(),
+        r#"{"op":"null","name":"conv0_weight","inputs":[]}"#.to_string(),
+        r#"{"op":"Convolution","name":"conv0","attrs":{"kernel":"(3, 3)","pad":"(1, 1)","num_filter":"32","no_bias":"True"},"inputs":[[0,0,0],[1,0,0]]}"#.to_string(),
+        r#"{"op":"null","name":"shared_weight","inputs":[]}"#.to_string(),
+    ];
+    let mut last = 2;
+    for i in 0..layers {
+        nodes.push(format!(
+            r#"{{"op":"Convolution","name":"conv{}","attrs":{{"kernel":"(3, 3)","pad":"(1, 1)","num_filter":"32","no_bias":"True"}},"inputs":[[{last},0,0],[3,0,0]]}}"#,
+            i + 1
+        ));
+        last = nodes.len() - 1;
+    }
+    let n = nodes.len();
+    nodes.push(format!(r#"{{"op":"Pooling","name":"pool1","attrs":{{"global_pool":"True","kernel":"(7, 7)","pool_type":"avg"}},"inputs":[[{last},0,0]]}}"#));
+    nodes.push(format!(
+        r#"{{"op":"Flatten","name":"flatten0","inputs":[[{n},0,0]]}}"#
+    ));
+    nodes.push(r#"{"op":"null","name":"fc1_weight","inputs":[]}"#.to_string());
+    nodes.push(r#"{"op":"null","name":"fc1_bias","inputs":[]}"#.to_string());
+    nodes.push(format!(r#"{{"op":"FullyConnected","name":"fc1","attrs":{{"num_hidden":"2"}},"inputs":[[{},0,0],[{},0,0],[{},0,0]]}}"#, n + 1, n + 2, n + 3));
+    nodes.push(format!(
+        r#"{{"op":"SoftmaxOutput","name":"softmax","inputs":[[{},0,0]]}}"#,
+        n + 4
+    ));
+    let symbol = format!(
+        r#"{{"nodes":[{}],"arg_nodes":[0],"heads":[[{},0,0]]}}"#,
+        nodes.join(","),
+        n + 5
+    );
+    std::fs::write(dir.join("image-classification-symbol.json"), symbol).unwrap();
+    std::fs::write(
+        dir.join("model-shapes.json"),
+        r#"[{"shape": [1, 3, 96, 96], "name": "data"}]"#,
+    )
+    .unwrap();
+    // Averaging kernels keep the activations bounded however deep the stack is.
+    let arrays: Vec<(&str, Vec<usize>, Vec<f32>)> = vec![
+        (
+            "arg:conv0_weight",
+            vec![32, 3, 3, 3],
+            vec![1.0 / 27.0 / 255.0; 32 * 27],
+        ),
+        (
+            "arg:shared_weight",
+            vec![32, 32, 3, 3],
+            vec![1.0 / 288.0; 32 * 288],
+        ),
+        (
+            "arg:fc1_weight",
+            vec![2, 32],
+            (0..64).map(|i| if i < 32 { 1.0 } else { -1.0 }).collect(),
+        ),
+        ("arg:fc1_bias", vec![2], vec![0.0, 0.0]),
+    ];
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&0x112u64.to_le_bytes());
+    bytes.extend_from_slice(&0u64.to_le_bytes());
+    bytes.extend_from_slice(&(arrays.len() as u64).to_le_bytes());
+    for (_, shape, data) in &arrays {
+        bytes.extend_from_slice(&0xF993_FAC9u32.to_le_bytes());
+        bytes.extend_from_slice(&0i32.to_le_bytes());
+        bytes.extend_from_slice(&(shape.len() as i32).to_le_bytes());
+        for d in shape {
+            bytes.extend_from_slice(&(*d as i64).to_le_bytes());
+        }
+        bytes.extend_from_slice(&[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        for v in data {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    bytes.extend_from_slice(&(arrays.len() as u64).to_le_bytes());
+    for (name, _, _) in &arrays {
+        bytes.extend_from_slice(&(name.len() as u64).to_le_bytes());
+        bytes.extend_from_slice(name.as_bytes());
+    }
+    std::fs::write(dir.join("image-classification-0001.params"), bytes).unwrap();
+}

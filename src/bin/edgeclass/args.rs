@@ -43,6 +43,39 @@ pub enum Command {
     /// ML Feedback samples spooled by a service (`EdgeclassSpoolDirectory`)
     #[command(subcommand)]
     Feedback(FeedbackCommand),
+    /// Serve every service of a services file over HTTP (a Unix socket, optionally TCP)
+    ///
+    /// The services file is the connector definition document the Python SDK reads. Routes:
+    /// POST /services/NAME/invocations (or /invocations with one service), GET /ping,
+    /// GET /services, GET /metrics, POST /services/NAME/reload; SIGHUP reloads every service,
+    /// SIGTERM or SIGINT stops after the requests in flight. See docs/serve.md.
+    #[cfg(feature = "serve")]
+    Serve(ServeArgs),
+}
+
+#[cfg(feature = "serve")]
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The services file: a connector definition ({"Connectors": [...]}) or a list of connectors
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The Unix socket to serve on (mode 0660) [env: EDGECLASS_SOCKET; default:
+    /// /run/edgeclass/edgeclass.sock]
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Also serve over TCP on HOST:PORT (a loopback address unless --http-allow-remote)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub http: Option<String>,
+    /// Allow a --http address that other hosts can reach (the daemon has no authentication)
+    #[arg(long)]
+    pub http_allow_remote: bool,
+    /// Close a connection whose request headers have not all arrived within SECONDS (also an
+    /// idle keep-alive connection)
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = positive_seconds)]
+    pub header_read_timeout: f64,
+    /// Connections served at once; more wait to be accepted
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = positive)]
+    pub max_connections: usize,
 }
 
 #[derive(Args)]
@@ -224,6 +257,15 @@ pub struct DrainArgs {
     /// Upload at most N samples (0: all)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max: usize,
+}
+
+/// A positive number of seconds (at most a day).
+#[cfg(feature = "serve")]
+fn positive_seconds(v: &str) -> Result<f64, String> {
+    v.parse()
+        .ok()
+        .filter(|&s: &f64| s > 0.0 && s <= 86400.0)
+        .ok_or_else(|| "not a number of seconds in (0, 86400]".to_string())
 }
 
 /// A count that must be at least 1 (`--top`, `--runs`, `--threads`).

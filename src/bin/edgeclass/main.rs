@@ -14,6 +14,9 @@ use edgeclass::npy::{f32_from_le_bytes, Npy};
 use edgeclass::{Classifier, Error, Result};
 
 mod args;
+mod logger;
+#[cfg(feature = "serve")]
+mod serve;
 mod upload;
 use args::{
     BenchArgs, ClassifyArgs, Cli, Command, ConvertArgs, DrainArgs, FeedbackCommand, ModelArg,
@@ -27,6 +30,8 @@ fn main() -> ExitCode {
         Command::Bench(args) if args.json => bench_json(&args),
         Command::Bench(args) => bench(&args),
         Command::Feedback(FeedbackCommand::Drain(args)) => return drain(&args),
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => return serve::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

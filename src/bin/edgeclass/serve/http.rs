@@ -1,0 +1,460 @@
+//! The routes: SageMaker's endpoint contract (`POST /invocations`, `GET /ping`) per service,
+//! plus `/services`, `/metrics` and reloads. Every failure is a JSON body
+//! `{"code","name","message"}` with the status of `status::http_status`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+
+use edgeclass::answer::connector_body;
+use edgeclass::error::{invalid_argument, memory_limit};
+use edgeclass::{Code, Error, Service};
+
+use super::state::{Daemon, Entry};
+use super::{metrics, status};
+
+type Answer = Response<Full<Bytes>>;
+
+/// The v2 answer's class count when the request names none (`format=v2` without `top`).
+pub const V2_DEFAULT_TOP: usize = 5;
+
+pub fn respond(status: u16, content_type: &'static str, body: impl Into<Bytes>) -> Answer {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// `{"code":N,"name":"NAME","message":"..."}`, in that order.
+fn error_body(code: Code, message: &str) -> String {
+    format!(
+        "{{\"code\":{},\"name\":{},\"message\":{}}}",
+        code as u32,
+        Value::from(code.name()),
+        Value::from(message)
+    )
+}
+
+/// The answer to an edgeclass error.
+pub fn error(e: &Error) -> Answer {
+    respond(
+        status::http_status(e.code),
+        "application/json",
+        error_body(e.code, &e.message),
+    )
+}
+
+fn routing(status: u16, message: String) -> Answer {
+    let (_, code, _) = status::ROUTING
+        .iter()
+        .find(|(s, _, _)| *s == status)
+        .copied()
+        .unwrap_or((status, Code::InvalidArgument, ""));
+    respond(status, "application/json", error_body(code, &message))
+}
+
+/// Serve one request.
+pub async fn handle(daemon: Arc<Daemon>, req: Request<Incoming>) -> Result<Answer, Infallible> {
+    let path = req.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = req.method().clone();
+    let allowed = match segments.as_slice() {
+        ["ping"] | ["services"] | ["metrics"] => Method::GET,
+        ["invocations"] | ["services", _, "invocations"] | ["services", _, "reload"] => {
+            Method::POST
+        }
+        _ => return Ok(routing(404, format!("no route {path}; see docs/serve.md"))),
+    };
+    if method != allowed {
+        let mut r = routing(405, format!("{path} takes {allowed}, not {method}"));
+        if let Ok(v) = HeaderValue::from_str(allowed.as_str()) {
+            r.headers_mut().insert(ALLOW, v);
+        }
+        return Ok(r);
+    }
+    Ok(match segments.as_slice() {
+        ["ping"] => ping(&daemon),
+        ["services"] => services(&daemon),
+        ["metrics"] => metrics_text(&daemon),
+        ["invocations"] => {
+            let names = daemon.names();
+            match names.as_slice() {
+                [one] => {
+                    let one = one.to_string();
+                    invoke(&daemon, &one, req).await
+                }
+                [] => {
+                    drain(req).await;
+                    error(&Error::new(
+                    Code::UnknownService,
+                    "the services file has no service: POST /services/NAME/invocations needs one",
+                ))
+                }
+                several => {
+                    let message = format!(
+                        "{} services are open ({}): POST /services/NAME/invocations",
+                        several.len(),
+                        several.join(", ")
+                    );
+                    drain(req).await;
+                    error(&invalid_argument(message))
+                }
+            }
+        }
+        ["services", name, "invocations"] => {
+            let name = name.to_string();
+            invoke(&daemon, &name, req).await
+        }
+        ["services", name, "reload"] => {
+            let name = name.to_string();
+            super::reload::route(&daemon, &name, req).await
+        }
+        _ => unreachable!("routes are matched above"),
+    })
+}
+
+fn ping(daemon: &Daemon) -> Answer {
+    if daemon.all_loaded() {
+        return respond(200, "application/json", json!({"status": "ok"}).to_string());
+    }
+    let failed: Vec<Value> = daemon
+        .services
+        .iter()
+        .filter_map(|e| e.service.as_ref().err().map(|err| (e, err)))
+        .map(|(e, err)| json!({"service": e.name, "connector": e.connector, "code": err.code as u32, "name": err.code.name(), "message": err.message}))
+        .chain(daemon.feedback.iter().filter_map(|f| {
+            f.feedback.as_ref().err().map(|err| json!({"connector": f.connector, "code": err.code as u32, "name": err.code.name(), "message": err.message}))
+        }))
+        .collect();
+    respond(
+        503,
+        "application/json",
+        json!({"status": "degraded", "failed": failed}).to_string(),
+    )
+}
+
+fn service_json(e: &Entry) -> Value {
+    let mut v = json!({"name": e.name, "connector": e.connector});
+    match &e.service {
+        Ok(s) => {
+            let info = &s.model().info;
+            let b = s.budget();
+            v["loaded"] = json!(true);
+            v["model"] = json!({
+                "origin": info.origin, "format": info.format, "input_shape": info.input_shape,
+                "classes": info.classes, "epoch": info.epoch, "weight_bytes": info.weight_bytes,
+                "labels": s.model().labels.is_some(),
+            });
+            v["timeout_seconds"] = json!(s.config().timeout.as_secs());
+            v["workers"] = json!(s.config().workers);
+            v["budget"] = json!({
+                "limit_bytes": b.limit, "model_bytes": b.model_bytes,
+                "load_peak_bytes": b.load_peak_bytes, "activation_bytes": b.activation_bytes,
+                "worker_buffer_bytes": b.worker_buffer_bytes, "workers": b.workers,
+                "image_bytes": b.image_bytes, "measured": b.measured,
+            });
+        }
+        Err(err) => {
+            v["loaded"] = json!(false);
+            v["error"] =
+                json!({"code": err.code as u32, "name": err.code.name(), "message": err.message});
+        }
+    }
+    v
+}
+
+fn services(daemon: &Daemon) -> Answer {
+    let feedback: Vec<Value> = daemon
+        .feedback
+        .iter()
+        .map(|f| match &f.feedback {
+            Ok(fb) => json!({"connector": f.connector, "loaded": true,
+                "config_ids": fb.config().configs.keys().collect::<Vec<_>>()}),
+            Err(err) => json!({"connector": f.connector, "loaded": false,
+                "error": {"code": err.code as u32, "name": err.code.name(), "message": err.message}}),
+        })
+        .collect();
+    let services: Vec<Value> = daemon.services.iter().map(service_json).collect();
+    respond(
+        200,
+        "application/json",
+        json!({"services": services, "feedback": feedback}).to_string(),
+    )
+}
+
+fn metrics_text(daemon: &Daemon) -> Answer {
+    let views: Vec<metrics::ServiceView<'_>> = daemon
+        .services
+        .iter()
+        .filter_map(|e| {
+            let name = e.name.as_deref()?;
+            let memory = e.service.as_ref().ok().map(|s| {
+                let b = s.budget();
+                (
+                    b.limit,
+                    b.fixed_bytes(),
+                    b.image_bytes,
+                    s.stats().request_peak_bytes,
+                )
+            });
+            Some(metrics::ServiceView {
+                name,
+                metrics: &e.metrics,
+                loaded: e.service.is_ok(),
+                memory,
+            })
+        })
+        .collect();
+    let heap =
+        edgeclass::mem::heap::is_counting().then(|| edgeclass::mem::heap::live_bytes() as u64);
+    respond(
+        200,
+        "text/plain; version=0.0.4; charset=utf-8",
+        metrics::render(&views, heap),
+    )
+}
+
+/// What the client asked the answer to look like.
+enum Shape {
+    /// The connector's `[p0,p1,...]`.
+    Connector,
+    /// The Greengrass v2 component's `{"inference-results": [...]}`, top K.
+    V2(usize),
+}
+
+fn shape(req: &Request<Incoming>) -> Result<Shape, Error> {
+    let mut top = None;
+    let mut v2 = false;
+    for pair in req
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        match pair.split_once('=') {
+            Some(("top", k)) => {
+                top = Some(k.parse::<usize>().ok().filter(|&k| k > 0).ok_or_else(|| {
+                    invalid_argument(format!("top={k}: expected a positive integer"))
+                })?)
+            }
+            Some(("format", "v2")) => v2 = true,
+            _ => {
+                return Err(invalid_argument(format!(
+                    "unknown query parameter {pair:?}: expected top=K or format=v2"
+                )))
+            }
+        }
+    }
+    // `Accept: application/json; format=v2`.
+    if let Some(accept) = req.headers().get(ACCEPT).and_then(|v| v.to_str().ok()) {
+        let mut parts = accept.split(';').map(str::trim);
+        if parts.next() == Some("application/json")
+            && parts.any(|p| p.replace(' ', "") == "format=v2")
+        {
+            v2 = true;
+        }
+    }
+    Ok(match (top, v2) {
+        (Some(k), _) => Shape::V2(k),
+        (None, true) => Shape::V2(V2_DEFAULT_TOP),
+        (None, false) => Shape::Connector,
+    })
+}
+
+/// Cancels the classification when the request's future is dropped (the client went away).
+struct CancelOnDrop(Option<Arc<edgeclass::Request>>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        if let Some(r) = self.0.take() {
+            r.cancel();
+        }
+    }
+}
+
+async fn invoke(daemon: &Daemon, name: &str, req: Request<Incoming>) -> Answer {
+    let started = Instant::now();
+    let Some(entry) = daemon.entry(name) else {
+        let names = daemon.names().join(", ");
+        drain(req).await;
+        return error(&Error::new(
+            Code::UnknownService,
+            format!("no service named {name:?}; the services are: {names}"),
+        ));
+    };
+    let (answer, failure) = match invoke_entry(entry, req, started).await {
+        Ok(a) => (a, None),
+        Err(e) => (error(&e), Some(e.code.name())),
+    };
+    entry.metrics.answered(answer.status().as_u16(), failure);
+    answer
+}
+
+/// What a request needs before its body is read: the service, the answer's shape, the
+/// content type.
+fn admit(entry: &Entry, req: &Request<Incoming>) -> Result<(Arc<Service>, Shape, String), Error> {
+    let service = entry.service.as_ref().map_err(Clone::clone)?.clone();
+    let shape = shape(req)?;
+    let content_type = match req.headers().get(CONTENT_TYPE) {
+        None => "application/x-image".to_string(),
+        Some(v) => v
+            .to_str()
+            .map_err(|_| invalid_argument("the Content-Type header is not text"))?
+            .to_string(),
+    };
+    Ok((service, shape, content_type))
+}
+
+/// Read and drop a small body (at most 1 MiB, for at most a second) before answering an error
+/// that did not need it: closing with unread bytes makes the kernel reset the connection, and
+/// the client would lose the answer.
+pub async fn drain(req: Request<Incoming>) {
+    const MAX: usize = 1 << 20;
+    let announced = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|n| n > MAX) {
+        return;
+    }
+    let limited = Limited::new(req.into_body(), MAX);
+    let _ = tokio::time::timeout(Duration::from_secs(1), limited.collect()).await;
+}
+
+async fn invoke_entry(
+    entry: &Entry,
+    req: Request<Incoming>,
+    started: Instant,
+) -> Result<Answer, Error> {
+    let (service, shape, content_type) = match admit(entry, &req) {
+        Ok(a) => a,
+        Err(e) => {
+            drain(req).await;
+            return Err(e);
+        }
+    };
+    let body = read_body(&service, req).await?;
+    let request = Arc::new(edgeclass::Request::new());
+    // The body's time counts: the service's timeout runs from the request's arrival.
+    let left = service.config().timeout.saturating_sub(started.elapsed());
+    if left.is_zero() {
+        return Err(Error::new(
+            Code::Timeout,
+            "the request's deadline passed while its body was read",
+        ));
+    }
+    request.set_timeout(left);
+    let mut guard = CancelOnDrop(Some(request.clone()));
+    let svc = service.clone();
+    let classified = tokio::task::spawn_blocking(move || {
+        svc.classify(&content_type, &body, Some(&request))
+            .map(|c| (c, body))
+    })
+    .await;
+    guard.0 = None;
+    let (c, _body) = match classified {
+        Ok(r) => r?,
+        Err(e) => {
+            return Err(edgeclass::error::internal(format!(
+                "the classification task failed: {e}"
+            )))
+        }
+    };
+    entry
+        .metrics
+        .timed(&c.stats, started.elapsed().as_micros() as u64);
+    Ok(match shape {
+        Shape::Connector => respond(200, "application/json", connector_body(&c.probs)),
+        Shape::V2(k) => respond(200, "application/json", v2_body(&service, &c.probs, k)),
+    })
+}
+
+fn v2_body(service: &Service, probs: &[f32], top: usize) -> String {
+    use edgeclass::feedback::{message, python_timestamp, strategy};
+    let p: Vec<f64> = probs.iter().map(|&x| strategy::from_f32(x)).collect();
+    message::inference_results(
+        &python_timestamp(SystemTime::now()),
+        &p,
+        service.model().labels.as_deref(),
+        top,
+        0.0,
+    )
+    .to_string()
+}
+
+/// The request body, at most the service's image budget: refused from `Content-Length` before
+/// a byte is read, else read up to the budget (chunked or unannounced bodies), within the
+/// service's timeout.
+async fn read_body(service: &Service, req: Request<Incoming>) -> Result<Bytes, Error> {
+    let limit = service.budget().image_bytes;
+    let too_large = |n: String| {
+        memory_limit(format!(
+            "the request body ({n}) is more than the service's image budget of {limit} bytes (from LocalInferenceServiceMemoryLimitKB)"
+        ))
+    };
+    if let Some(v) = req.headers().get(CONTENT_LENGTH) {
+        let n: u64 = v
+            .to_str()
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| invalid_argument("Content-Length is not a number"))?;
+        if n > limit {
+            return Err(too_large(format!("Content-Length {n}")));
+        }
+    }
+    let limited = Limited::new(req.into_body(), limit as usize);
+    let timeout = service.config().timeout;
+    match tokio::time::timeout(timeout, limited.collect()).await {
+        Err(_) => Err(Error::new(
+            Code::Timeout,
+            format!(
+                "the request body was not received within the service's timeout of {timeout:?}"
+            ),
+        )),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => {
+            Err(too_large(format!("more than {limit} bytes")))
+        }
+        Ok(Err(e)) => Err(invalid_argument(format!(
+            "the request body could not be read: {e}"
+        ))),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+/// A body of JSON read whole (small: a reload's options), at most `max` bytes.
+pub async fn read_small_json(
+    req: Request<Incoming>,
+    max: usize,
+    within: Duration,
+) -> Result<Option<Value>, Error> {
+    let limited = Limited::new(req.into_body(), max);
+    let bytes = match tokio::time::timeout(within, limited.collect()).await {
+        Err(_) => {
+            return Err(Error::new(
+                Code::Timeout,
+                "the request body was not received in time",
+            ))
+        }
+        Ok(Err(e)) => {
+            return Err(invalid_argument(format!(
+                "the request body could not be read (at most {max} bytes): {e}"
+            )))
+        }
+        Ok(Ok(c)) => c.to_bytes(),
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| invalid_argument(format!("the request body is not JSON: {e}")))
+}
