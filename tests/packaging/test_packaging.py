@@ -351,48 +351,70 @@ class SystemdUnit(unittest.TestCase):
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
-    def test_exec_start_notify_reload_stop(self):
+    def exec_start(self, d, wrapper=()):
+        """Run the unit's ExecStart command line as systemd would (through `wrapper`, e.g.
+        strace): the example services file with this checkout's model, /run/RuntimeDirectory
+        and /var/lib/StateDirectory mapped to d/runtime and d/state. Waits for READY=1, checks
+        /ping, the socket's mode, a classification, ExecReload and SIGTERM (STOPPING=1, exit
+        status 0)."""
         binary = edgeclass_binary()
-        d = scratch('systemd')
-        notify = None
-        proc = None
-        log = None
+        runtime = os.path.join(d, 'runtime')
+        state = os.path.join(d, 'state')
+        os.makedirs(runtime)
+        os.makedirs(state)
+        state_prefix = '/var/lib/%s/' % unit_value(self.unit, 'Service', 'StateDirectory')
+        with open(EXAMPLE) as f:
+            document = json.load(f)
+        for c in connectors(document):
+            p = c['Parameters']
+            if 'MLModelDestinationPath' in p:
+                p['MLModelDestinationPath'] = TINY
+            if 'EdgeclassSpoolDirectory' in p:
+                self.assertTrue(p['EdgeclassSpoolDirectory'].startswith(state_prefix))
+                p['EdgeclassSpoolDirectory'] = os.path.join(
+                    state, p['EdgeclassSpoolDirectory'][len(state_prefix):])
+        config = os.path.join(d, 'services.json')
+        with open(config, 'w') as f:
+            json.dump(document, f)
+        service = [c['Parameters']['LocalInferenceServiceName'] for c in connectors(document)
+                   if 'LocalInferenceServiceName' in c.get('Parameters', {})][0]
+
+        argv = [{INSTALLED_BINARY: binary, sdk_default_services_path(): config}.get(a, a)
+                for a in shlex.split(unit_value(self.unit, 'Service', 'ExecStart'))]
+        # /run/edgeclass is systemd's to create: the default socket's directory is mapped.
+        sock_path = os.path.join(runtime, 'edgeclass.sock')
+        notify = NotifySocket(os.path.join(d, 'notify'))
+        env = dict(os.environ, NOTIFY_SOCKET=notify.path, EDGECLASS_SOCKET=sock_path)
+        for k, v in self.unit['Service']:
+            if k == 'Environment':
+                for assignment in shlex.split(v):
+                    name, _, value = assignment.partition('=')
+                    env[name] = value
+        log = open(os.path.join(d, 'daemon.log'), 'w+')
+        proc = subprocess.Popen(list(wrapper) + argv, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+
+        def log_text():
+            log.seek(0)
+            return log.read()
+
         try:
-            # The example services file with a model and a spool directory of this checkout.
-            with open(EXAMPLE) as f:
-                document = json.load(f)
-            for c in connectors(document):
-                p = c['Parameters']
-                if 'MLModelDestinationPath' in p:
-                    p['MLModelDestinationPath'] = TINY
-                if 'EdgeclassSpoolDirectory' in p:
-                    p['EdgeclassSpoolDirectory'] = os.path.join(d, 'spool')
-            config = os.path.join(d, 'services.json')
-            with open(config, 'w') as f:
-                json.dump(document, f)
-            service = [c['Parameters']['LocalInferenceServiceName'] for c in connectors(document)
-                       if 'LocalInferenceServiceName' in c.get('Parameters', {})][0]
-
-            argv = [{INSTALLED_BINARY: binary, sdk_default_services_path(): config}.get(a, a)
-                    for a in shlex.split(unit_value(self.unit, 'Service', 'ExecStart'))]
-            sock_path = os.path.join(d, 'edgeclass.sock')
-            notify = NotifySocket(os.path.join(d, 'notify'))
-            env = dict(os.environ, NOTIFY_SOCKET=notify.path, EDGECLASS_SOCKET=sock_path)
-            for k, v in self.unit['Service']:
-                if k == 'Environment':
-                    for assignment in shlex.split(v):
-                        name, _, value = assignment.partition('=')
-                        env[name] = value
-            log = open(os.path.join(d, 'daemon.log'), 'w+')
-            proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT)
-
             start_s = min(timespan_seconds(unit_value(self.unit, 'Service', 'TimeoutStartSec')
                                            or '90'), WAIT)
             notify.wait_for('READY=1', start_s)
+            # The main process: the daemon, not the wrapper.
+            main_pid = proc.pid
+            if wrapper:
+                main_pid, = children(proc.pid)
             # READY=1 comes once every service was tried: this one loaded, so /ping is 200 now.
             status, body = request(sock_path, 'GET', '/ping')
             self.assertEqual(status, 200, body)
             self.assertEqual(stat.S_IMODE(os.stat(sock_path).st_mode), 0o660)
+            with open(IMAGE, 'rb') as f:
+                status, body = request(sock_path, 'POST', '/services/%s/invocations' % service,
+                                       f.read(), {'Content-Type': IMAGE_TYPE})
+            self.assertEqual(status, 200, body)
+            self.assertEqual(body.decode(), classify_reference(binary))
 
             def reloads():
                 _, text = request(sock_path, 'GET', '/metrics')
@@ -402,38 +424,127 @@ class SystemdUnit(unittest.TestCase):
             before = reloads()
             self.assertIsNotNone(before, 'no edgeclass_reloads_total{service="%s",result="ok"}'
                                  % service)
-            reload_argv = [a.replace('${MAINPID}', str(proc.pid)).replace('$MAINPID', str(proc.pid))
+            reload_argv = [a.replace('${MAINPID}', str(main_pid))
+                           .replace('$MAINPID', str(main_pid))
                            for a in shlex.split(unit_value(self.unit, 'Service', 'ExecReload'))]
             run_ok(reload_argv)
             deadline = time.time() + WAIT
             while reloads() < before + 1:
                 self.assertIsNone(proc.poll(), 'the daemon exited on ExecReload')
                 if time.time() > deadline:
-                    log.seek(0)
                     self.fail('ExecReload did not reload the model within %d s:\n%s'
-                              % (WAIT, log.read()))
+                              % (WAIT, log_text()))
                 time.sleep(0.05)
             status, _ = request(sock_path, 'GET', '/ping')
             self.assertEqual(status, 200)
 
             # systemctl stop: SIGTERM to the main process (KillMode=mixed), within TimeoutStopSec.
+            self.assertEqual(unit_value(self.unit, 'Service', 'KillMode'), 'mixed')
             self.assertEqual(unit_value(self.unit, 'Service', 'KillSignal') or 'SIGTERM',
                              'SIGTERM')
-            proc.send_signal(signal.SIGTERM)
+            os.kill(main_pid, signal.SIGTERM)
             notify.wait_for('STOPPING=1', WAIT)
-            rc = stop(proc)
-            log.seek(0)
-            self.assertEqual(rc, 0, log.read())
+            stop_s = timespan_seconds(unit_value(self.unit, 'Service', 'TimeoutStopSec'))
+            try:
+                rc = proc.wait(min(stop_s, WAIT))
+            except subprocess.TimeoutExpired:
+                self.fail('no exit within TimeoutStopSec of SIGTERM:\n' + log_text())
+            self.assertEqual(rc, 0, log_text())
             self.assertFalse(os.path.exists(sock_path), 'the socket file outlived the daemon')
         finally:
-            if proc is not None and proc.poll() is None:
+            if proc.poll() is None:
                 proc.kill()
                 proc.wait()
-            if notify is not None:
-                notify.close()
-            if log is not None:
-                log.close()
+            notify.close()
+            log.close()
+        return runtime, state
+
+    def test_exec_start_notify_reload_stop(self):
+        d = scratch('systemd')
+        try:
+            self.exec_start(d)
+        finally:
             shutil.rmtree(d, ignore_errors=True)
+
+    def test_sandbox_allows_what_the_daemon_does(self):
+        """The same run under strace: every system call is in SystemCallFilter, every socket
+        family in RestrictAddressFamilies, and every path written (created, removed, bound) is
+        one ProtectSystem=strict leaves writable (the runtime and state directories). A real
+        systemd would refuse the others (EPERM) where this machine's PID 1 is not systemd."""
+        strace = shutil.which('strace')
+        analyze = shutil.which('systemd-analyze')
+        if not strace or not analyze:
+            self.skipTest('needs strace and systemd-analyze')
+        d = scratch('sandbox')
+        try:
+            trace = os.path.join(d, 'trace')
+            runtime, state = self.exec_start(
+                d, [strace, '-f', '-qq', '-s', '4096', '-o', trace])
+            with open(trace) as f:
+                lines = f.read().splitlines()
+            used = set()
+            for line in lines:
+                m = re.match(r'^\d+ +(?:<\.\.\. )?([a-z_0-9]+)[( ]', line)
+                if m:
+                    used.add(m.group(1))
+            self.assertIn('accept4', used, 'the trace holds no system calls')
+            allowed = syscall_filter_names(analyze, unit_value(self.unit, 'Service',
+                                                                'SystemCallFilter').split())
+            self.assertEqual(sorted(used - allowed), [], 'system calls outside SystemCallFilter')
+
+            families = set(re.findall(r'\bsocket\((AF_[A-Z0-9]+)', '\n'.join(lines)))
+            self.assertEqual(families - set(unit_value(self.unit, 'Service',
+                                                       'RestrictAddressFamilies').split()),
+                             set())
+
+            written = []
+            for line in lines:
+                if re.search(r'= -1 ', line):
+                    continue  # failed: nothing written
+                m = re.search(r'\b(?:open|openat|creat)\((?:[^,]+, )?"([^"]+)", ([A-Z_|]+)', line)
+                if m and re.search(r'O_WRONLY|O_RDWR|O_CREAT|O_TRUNC', m.group(2)):
+                    written.append(m.group(1))
+                m = re.search(r'\b(?:mkdir|mkdirat|unlink|unlinkat|rmdir|rename|renameat2?|'
+                              r'chmod|fchmodat|symlink|link|truncate)\((?:[^,"]+, )?"([^"]+)"',
+                              line)
+                if m:
+                    written.append(m.group(1))
+                m = re.search(r'\bbind\(\d+, \{sa_family=AF_UNIX, sun_path="([^"]+)"', line)
+                if m:
+                    written.append(m.group(1))
+            self.assertTrue(written, 'the trace shows no file written (not even the socket)')
+            # PrivateTmp gives the service a /tmp of its own, writable; /dev/null and /proc/self
+            # stay writable under ProtectSystem=strict.
+            writable = [runtime, state, '/dev/null', '/proc/self/', '/proc/thread-self/']
+            outside = [p for p in written
+                       if not any(p == w or p.startswith(w.rstrip('/') + '/') for w in writable)]
+            self.assertEqual(outside, [], 'paths written that ProtectSystem=strict forbids')
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def syscall_filter_names(analyze, entries):
+    """The system call names of a SystemCallFilter= allow list, groups (@name) expanded with
+    `systemd-analyze syscall-filter`, recursively."""
+    names = set()
+    seen = set()
+    todo = list(entries)
+    while todo:
+        entry = todo.pop()
+        if entry.startswith('~'):
+            raise AssertionError('deny lists are not handled: %s' % entry)
+        if not entry.startswith('@'):
+            names.add(entry)
+            continue
+        if entry in seen:
+            continue
+        seen.add(entry)
+        out = run_ok([analyze, 'syscall-filter', entry])
+        for line in out.splitlines()[1:]:
+            token = line.strip()
+            if token and not token.startswith('#'):
+                todo.append(token)
+    return names
 
 
 # --- Greengrass v2 -----------------------------------------------------------------------------
