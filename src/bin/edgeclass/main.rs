@@ -14,6 +14,7 @@ use edgeclass::npy::{f32_from_le_bytes, Npy};
 use edgeclass::{Classifier, Error, Result};
 
 mod args;
+#[cfg(feature = "serve")]
 mod logger;
 #[cfg(feature = "serve")]
 mod serve;

@@ -11,6 +11,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{HeaderValue, ACCEPT, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
+use tokio::sync::OwnedSemaphorePermit;
 
 use edgeclass::answer::connector_body;
 use edgeclass::error::{invalid_argument, memory_limit};
@@ -197,12 +198,12 @@ fn metrics_text(daemon: &Daemon) -> Answer {
             let name = e.name.as_deref()?;
             let memory = e.service.as_ref().ok().map(|s| {
                 let b = s.budget();
-                (
-                    b.limit,
-                    b.fixed_bytes(),
-                    b.image_bytes,
-                    s.stats().request_peak_bytes,
-                )
+                metrics::Memory {
+                    limit: b.limit,
+                    planned: b.fixed_bytes(),
+                    image_budget: b.image_bytes,
+                    request_peak: s.stats().request_peak_bytes,
+                }
             });
             Some(metrics::ServiceView {
                 name,
@@ -342,7 +343,7 @@ async fn invoke_entry(
             return Err(e);
         }
     };
-    let body = read_body(&service, req).await?;
+    let (body, _room) = read_body(entry, &service, req, started).await?;
     let request = Arc::new(edgeclass::Request::new());
     // The body's time counts: the service's timeout runs from the request's arrival.
     let left = service.config().timeout.saturating_sub(started.elapsed());
@@ -393,14 +394,21 @@ fn v2_body(service: &Service, probs: &[f32], top: usize) -> String {
 
 /// The request body, at most the service's image budget: refused from `Content-Length` before
 /// a byte is read, else read up to the budget (chunked or unannounced bodies), within the
-/// service's timeout.
-async fn read_body(service: &Service, req: Request<Incoming>) -> Result<Bytes, Error> {
+/// service's timeout, once the service has room for it (see `state::BodyRoom`; the permit
+/// returned holds that room until dropped).
+async fn read_body(
+    entry: &Entry,
+    service: &Service,
+    req: Request<Incoming>,
+    started: Instant,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), Error> {
     let limit = service.budget().image_bytes;
     let too_large = |n: String| {
         memory_limit(format!(
             "the request body ({n}) is more than the service's image budget of {limit} bytes (from LocalInferenceServiceMemoryLimitKB)"
         ))
     };
+    let mut announced = None;
     if let Some(v) = req.headers().get(CONTENT_LENGTH) {
         let n: u64 = v
             .to_str()
@@ -410,23 +418,41 @@ async fn read_body(service: &Service, req: Request<Incoming>) -> Result<Bytes, E
         if n > limit {
             return Err(too_large(format!("Content-Length {n}")));
         }
+        announced = Some(n);
     }
-    let limited = Limited::new(req.into_body(), limit as usize);
     let timeout = service.config().timeout;
-    match tokio::time::timeout(timeout, limited.collect()).await {
-        Err(_) => Err(Error::new(
+    let deadline = tokio::time::Instant::from_std(started + timeout);
+    let late = |what: &str| {
+        Error::new(
             Code::Timeout,
-            format!(
-                "the request body was not received within the service's timeout of {timeout:?}"
-            ),
-        )),
+            format!("{what} within the service's timeout of {timeout:?}"),
+        )
+    };
+    let permit = match &entry.bodies {
+        None => None,
+        Some(b) => {
+            let kib = announced.unwrap_or(limit).div_ceil(1024).min(b.kib as u64) as u32;
+            let wait = b.room.clone().acquire_many_owned(kib.max(1));
+            match tokio::time::timeout_at(deadline, wait).await {
+                Err(_) => {
+                    return Err(late(
+                        "the service had no room for the request body (other bodies held it)",
+                    ))
+                }
+                Ok(p) => p.ok(),
+            }
+        }
+    };
+    let limited = Limited::new(req.into_body(), limit as usize);
+    match tokio::time::timeout_at(deadline, limited.collect()).await {
+        Err(_) => Err(late("the request body was not received")),
         Ok(Err(e)) if e.is::<LengthLimitError>() => {
             Err(too_large(format!("more than {limit} bytes")))
         }
         Ok(Err(e)) => Err(invalid_argument(format!(
             "the request body could not be read: {e}"
         ))),
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Ok(collected)) => Ok((collected.to_bytes(), permit)),
     }
 }
 

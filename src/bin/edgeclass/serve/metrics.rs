@@ -99,8 +99,21 @@ pub struct ServiceView<'a> {
     pub metrics: &'a ServiceMetrics,
     /// Whether it serves (loaded).
     pub loaded: bool,
-    /// Limit, planned (fixed) bytes, per-request image budget, highest request peak: when loaded.
-    pub memory: Option<(u64, u64, u64, u64)>,
+    /// Its memory figures, when loaded.
+    pub memory: Option<Memory>,
+}
+
+/// A service's memory figures, bytes.
+#[derive(Clone, Copy)]
+pub struct Memory {
+    /// The limit.
+    pub limit: u64,
+    /// What it holds before any image (the budget's fixed part).
+    pub planned: u64,
+    /// Per worker, what one image may use.
+    pub image_budget: u64,
+    /// The highest heap use of one request so far.
+    pub request_peak: u64,
 }
 
 /// Write one metric family: HELP, TYPE, then the samples `f` writes.
@@ -185,11 +198,12 @@ pub fn render(services: &[ServiceView<'_>], heap_live: Option<u64>) -> String {
             }
         }
     });
-    let memory: [(&str, &str, fn((u64, u64, u64, u64)) -> u64); 4] = [
-        ("edgeclass_memory_limit_bytes", "The service's memory limit (LocalInferenceServiceMemoryLimitKB x 1024).", |m| m.0),
-        ("edgeclass_memory_planned_bytes", "What the service holds before any image: model, and per worker activations and buffers.", |m| m.1),
-        ("edgeclass_memory_image_budget_bytes", "Per worker, what one request's image may use (the largest accepted body too).", |m| m.2),
-        ("edgeclass_memory_request_peak_bytes", "The highest heap use of one request so far (decode and inference).", |m| m.3),
+    type Pick = fn(Memory) -> u64;
+    let memory: [(&str, &str, Pick); 4] = [
+        ("edgeclass_memory_limit_bytes", "The service's memory limit (LocalInferenceServiceMemoryLimitKB x 1024).", |m| m.limit),
+        ("edgeclass_memory_planned_bytes", "What the service holds before any image: model, and per worker activations and buffers.", |m| m.planned),
+        ("edgeclass_memory_image_budget_bytes", "Per worker, what one request's image may use (the largest accepted body too).", |m| m.image_budget),
+        ("edgeclass_memory_request_peak_bytes", "The highest heap use of one request so far (decode and inference).", |m| m.request_peak),
     ];
     for (name, help, pick) in memory {
         family(&mut o, name, "gauge", help, |o| {

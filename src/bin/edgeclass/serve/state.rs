@@ -21,6 +21,30 @@ pub struct Entry {
     pub service: std::result::Result<Arc<Service>, Error>,
     /// Its counters.
     pub metrics: ServiceMetrics,
+    /// Room for request bodies held at once (read, waiting or classified), KiB: twice its
+    /// workers' image budgets, so bodies never hold more than that whatever the connections.
+    pub bodies: Option<BodyRoom>,
+}
+
+/// A service's room for request bodies, in KiB permits.
+pub struct BodyRoom {
+    /// The permits.
+    pub room: Arc<tokio::sync::Semaphore>,
+    /// How many there are.
+    pub kib: u32,
+}
+
+impl BodyRoom {
+    fn for_service(s: &Service) -> BodyRoom {
+        let b = s.budget();
+        // Whole KiB per body, as each request reserves them.
+        let kib = 2 * b.workers.max(1) * b.image_bytes.div_ceil(1024);
+        let kib = kib.clamp(1, u32::MAX as u64) as u32;
+        BodyRoom {
+            room: Arc::new(tokio::sync::Semaphore::new(kib as usize)),
+            kib,
+        }
+    }
 }
 
 /// One ML Feedback connector of the file.
@@ -51,9 +75,10 @@ impl Daemon {
         };
         for c in connectors.iter().filter(|c| c.kind == Kind::Feedback) {
             let connector = c.label();
-            let opened = c.parameters.clone().and_then(|p| {
-                feedback::registry::open(&p).map_err(|e| e.context(format!("{connector}")))
-            });
+            let opened = c
+                .parameters
+                .clone()
+                .and_then(|p| feedback::registry::open(&p).map_err(|e| e.context(&connector)));
             match &opened {
                 Ok(_) => log::info!("ML Feedback connector {connector} opened"),
                 Err(e) => log::error!("ML Feedback connector {connector}: {e}"),
@@ -80,6 +105,7 @@ impl Daemon {
             daemon.services.push(Entry {
                 connector,
                 name: c.name.clone(),
+                bodies: opened.as_ref().ok().map(|s| BodyRoom::for_service(s)),
                 service: opened,
                 metrics: ServiceMetrics::default(),
             });
