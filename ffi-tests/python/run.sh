@@ -10,7 +10,8 @@
 # runtests.py against the installed packages, from ffi-tests/python (not the source tree).
 #
 # The library: $EDGECLASS_LIBRARY, else ${CARGO_TARGET_DIR:-target}/release/libedgeclass.so,
-# built with `cargo build --release --lib` when missing.
+# built with `cargo build --release --lib` when missing; the CLI (the daemon's tests):
+# $EDGECLASS_CLI, else .../release/edgeclass, built when missing.
 # The last line is exactly "N passed, M failed" (all versions together); the exit status is
 # non-zero when a test failed or a version could not be set up.
 set -u
@@ -30,6 +31,13 @@ if [ ! -f "$lib" ]; then
     cargo build --release --lib || exit 2
 fi
 lib=$(cd "$(dirname "$lib")" && pwd)/$(basename "$lib")
+# The CLI, for the tests of the `edgeclass serve` daemon (test_daemon.py).
+cli=${EDGECLASS_CLI:-$target/release/edgeclass}
+if [ ! -x "$cli" ]; then
+    echo "run.sh: $cli missing; building it" >&2
+    cargo build --release --bin edgeclass || exit 2
+fi
+cli=$(cd "$(dirname "$cli")" && pwd)/$(basename "$cli")
 
 venvs=${EDGECLASS_PY_VENVS:-$repo/target-py/venvs}
 if [ $# -gt 0 ]; then versions=("$@"); else versions=(2.7.18 3.7.16 3.11); fi
@@ -102,7 +110,7 @@ for want in "${versions[@]}"; do
     grep -E '^Successfully installed' "$out"
     rm -f "$out"
     log=$(mktemp)
-    (cd "$here" && EDGECLASS_LIBRARY=$lib EDGECLASS_TEST_INSTALLED=$venv EDGECLASS_TEST_BUNDLED=1 \
+    (cd "$here" && EDGECLASS_LIBRARY=$lib EDGECLASS_CLI=$cli EDGECLASS_TEST_INSTALLED=$venv EDGECLASS_TEST_BUNDLED=1 \
         PYTHONPATH= PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" runtests.py) 2>&1 | tee "$log"
     last=$(tail -1 "$log")
     rm -f "$log"

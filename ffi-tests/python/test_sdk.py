@@ -359,18 +359,17 @@ class ServicesFile(unittest.TestCase):
 
     def test_file_errors(self):
         name = helpers.unique_name('fileerr')
-        good = helpers.connector(helpers.parameters(name))
         cases = [
             (helpers.ServicesEnv('/nonexistent/services.json'), '/nonexistent/services.json'),
             (services_env(raw='{"Connectors": [ {'), 'not valid JSON'),
             (services_env(raw='{"Connectors": {}}'), '"Connectors" must be a list'),
             (services_env(raw='{"connectors": []}'), 'expected a connector definition'),
             (services_env(raw='"text"'), 'expected a connector definition'),
-            (services_env(good, helpers.connector(helpers.parameters(name), id_='Second')),
-             'already used by Connectors[0]'),
+            # The entry of the service asked for is wrong: its own error.
             (services_env(helpers.connector(dict(helpers.parameters(name),
                                                  LocalInferenceServiceTimeoutSeconds=10))),
              'must be a string'),
+            # Entries that name no service: the unknown service's message lists them.
             (services_env({'Id': 'x', 'ConnectorArn': helpers.SEED_ARN}),
              '"Parameters" must be an object'),
             (services_env(helpers.connector({'MLModelDestinationPath': '/m'})),
@@ -381,7 +380,28 @@ class ServicesFile(unittest.TestCase):
             with env:
                 e = self.assertRaisesDependency(name)
                 self.assertIn(text, str(e))
-                self.assertIsNone(e.code)
+
+    def test_one_bad_entry_fails_only_its_own_service(self):
+        good, bad = helpers.unique_name('entry-good'), helpers.unique_name('entry-bad')
+        document = [
+            helpers.connector(dict(helpers.parameters(bad), LocalInferenceServiceTimeoutSeconds=10),
+                              id_='Bad'),
+            helpers.connector(helpers.parameters(good), id_='Good'),
+            # A second entry of the good name: reported, the first one serves.
+            helpers.connector(dict(helpers.parameters(good), MLModelDestinationPath='/m'),
+                              id_='Again'),
+        ]
+        with services_env(*document):
+            client = ml.client('inference')
+            messages = set()
+            for _ in range(3):
+                e = self.assertRaisesDependency(bad)
+                self.assertIn('Connectors[0] (Id "Bad"): parameter '
+                              'LocalInferenceServiceTimeoutSeconds must be a string', str(e))
+                messages.add(str(e))
+                self.assertEqual(call(client, ServiceName=good, Body=PNG)['Body'].read()[:1],
+                                 b'[')
+            self.assertEqual(len(messages), 1)
 
     def assertRaisesDependency(self, name):
         with self.assertRaises(ml.GreengrassDependencyException) as cm:
@@ -423,24 +443,30 @@ class ServicesFile(unittest.TestCase):
         low.free()
 
     def test_fixture_documents_as_the_rust_parser(self):
-        # tests/fixtures/services: the documents tests/service_definition.rs parses. Where Rust
-        # reports one entry's error, this parser refuses the file with the same text.
+        # tests/fixtures/services: the documents tests/service_definition.rs parses, with the
+        # same connectors, names and per-entry error texts.
         folder = os.path.join(helpers.FIXTURES, 'services')
         with open(os.path.join(folder, 'expected.json')) as f:
             documents = json.load(f)['documents']
         for name, want in sorted(documents.items()):
             path = os.path.join(folder, name)
-            errors = [c['error'] for c in want.get('connectors', ()) if c['error']]
-            if 'error' in want or errors:
+            if 'error' in want:
                 with self.assertRaises(services.ServicesFileError) as cm:
                     services.load_services_file(path)
-                    services.load_feedback_connectors(path)
-                self.assertIn(want.get('error') or errors[0], str(cm.exception), name)
+                self.assertIn(want['error'], str(cm.exception), name)
                 continue
             got = services.load_services_file(path)
             wanted = [c for c in want['connectors'] if c['kind'] == 'service']
-            self.assertEqual([n for n, _ in got], [c['name'] for c in wanted], name)
-            self.assertTrue(all(p['LocalInferenceServiceName'] == n for n, p in got))
+            self.assertEqual(len(got), len(wanted), name)
+            for (n, p), c in zip(got, wanted):
+                if c['error']:
+                    self.assertIsInstance(p, services.ServicesFileError, name)
+                    self.assertIn(c['error'], str(p), name)
+                    # A duplicate's name stays with the first entry.
+                    self.assertIn(n, (c['name'], None), name)
+                else:
+                    self.assertEqual((n, p['LocalInferenceServiceName']),
+                                     (c['name'], c['name']), name)
             feedback = services.load_feedback_connectors(path)
             self.assertEqual([f.where for f in feedback],
                              ['%s: Connectors[%d] (Id "%s")' % (path, i, c['id'])

@@ -154,25 +154,28 @@ def _cstr(value, what):
     return value
 
 
+def body_data(body, what='the body'):
+    """``body`` (an encoded image) checked: ``bytes`` (``str`` on 2.7) and ``bytearray`` as they
+    are, other buffer objects (``memoryview``, ``array``) copied once into ``bytes``; anything
+    else is a ``TypeError``. No library needed (the daemon client sends it as it is)."""
+    if isinstance(body, (bytes, bytearray)):
+        return body
+    if isinstance(body, _bytes_types):
+        return bytes(bytearray(body))
+    raise TypeError('%s must be bytes or bytearray, not %s' % (what, type(body).__name__))
+
+
 def _body_pointer(body, what='the body'):
     """(pointer, length) for an encoded image; the pointer keeps ``body`` alive.
 
     ``bytes`` (``str`` on 2.7) are passed without a copy; a ``bytearray`` through its buffer
-    (no copy either); other buffer objects (``memoryview``, ``array``) are copied once.
+    (no copy either); other buffer objects are copied once (:func:`body_data`).
     """
-    if isinstance(body, bytes):
-        data = body
-    elif isinstance(body, bytearray):
-        n = len(body)
-        if n == 0:
-            return None, 0
-        return (ctypes.c_uint8 * n).from_buffer(body), n
-    elif isinstance(body, _bytes_types):
-        data = bytes(bytearray(body))
-    else:
-        raise TypeError('%s must be bytes or bytearray, not %s' % (what, type(body).__name__))
+    data = body_data(body, what)
     if not data:
         return None, 0
+    if isinstance(data, bytearray):
+        return (ctypes.c_uint8 * len(data)).from_buffer(data), len(data)
     return ctypes.cast(ctypes.c_char_p(data), ctypes.POINTER(ctypes.c_uint8)), len(data)
 
 

@@ -1,11 +1,12 @@
-"""The inference client: ``invoke_inference_service``, answered by edgeclass in this process."""
+"""The inference client: ``invoke_inference_service``, answered by edgeclass in this process or
+by the ``edgeclass serve`` daemon (``daemon.py`` says when)."""
 
 import re
 from io import BytesIO
 
 import edgeclass
 
-from . import services
+from . import daemon, services
 from .exception import GreengrassDependencyException
 
 ALGO_TYPE = 'AlgoType'
@@ -117,6 +118,15 @@ class Client(object):
                 'ContentType must be a string such as "image/jpeg", not %s'
                 % type(content_type).__name__)
 
+        socket_path = daemon.socket_path()
+        if socket_path is not None:
+            try:
+                answer = daemon.invoke(socket_path, algo_type, service_name, content_type, body)
+            except edgeclass.EdgeclassError as e:
+                raise _mapped(e)
+            except ValueError as e:     # a NUL inside ContentType
+                raise GreengrassInferenceException(str(e))
+            return {BODY: StreamingBody(answer), 'ContentType': RESPONSE_CONTENT_TYPE}
         if algo_type == 'image-classification':
             services.ensure_open(service_name)     # GreengrassDependencyException if it can't
         try:

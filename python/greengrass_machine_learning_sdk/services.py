@@ -22,6 +22,9 @@ Rules:
   ``Parameters`` with a ``LocalInferenceServiceName``;
 - every parameter value is a string (as the Greengrass API requires), and service names are
   unique in the file;
+- an entry that breaks these rules is reported on its own (logged when the file is read, named by
+  its index and ``Id``): requests to its service get that error, every time, while the file's
+  other services serve; a document that is not a connector definition fails every request;
 - the file is read on the first call that needs it and kept for the life of the process (a read
   that fails is retried on the next call);
 - each service is opened (its model loaded) on its first call and kept open for the life of the
@@ -117,23 +120,39 @@ def _where(connector, source, i):
 def parse_services(document, source='<services>'):
     """The services of a connector definition (already parsed JSON), in file order.
 
-    Returns a list of ``(name, parameters)``; ``parameters`` is the connector's ``Parameters``
-    dict. Raises :class:`ServicesFileError` naming the connector and what is wrong.
+    Returns a list of ``(name, parameters)``: ``parameters`` is the connector's ``Parameters``
+    dict, or the :class:`ServicesFileError` of an entry that is wrong (parameters that are not
+    all strings, no service name, a name used before), naming it by index and ``Id``; ``name``
+    is None when the entry names no service. One wrong entry does not stop the others: a
+    request to it gets its error, the other services serve (as ``edgeclass serve`` does). A
+    document that is not a connector definition at all raises :class:`ServicesFileError`.
     """
     services = []
     seen = {}
     for i, connector in enumerate(_connectors(document, source)):
-        where, arn = _where(connector, source, i)
+        try:
+            where, arn = _where(connector, source, i)
+        except ServicesFileError as e:
+            services.append((None, e))
+            continue
         if arn and IMAGE_CLASSIFICATION_ARN not in arn:
             continue        # another kind of connector: not ours to run
-        params = _string_parameters(connector, where)
-        name = params.get('LocalInferenceServiceName')
-        if name is None:
-            raise ServicesFileError('%s: LocalInferenceServiceName is required but was not '
-                                    'provided' % where)
-        if name in seen:
-            raise ServicesFileError('%s: LocalInferenceServiceName "%s" is already used by '
-                                    'Connectors[%d]' % (where, name, seen[name]))
+        params = connector.get('Parameters')
+        name = params.get('LocalInferenceServiceName') if isinstance(params, dict) else None
+        if not isinstance(name, _text_types):
+            name = None
+        try:
+            params = _string_parameters(connector, where)
+            if name is None:
+                raise ServicesFileError('%s: LocalInferenceServiceName is required but was '
+                                        'not provided' % where)
+            if name in seen:
+                raise ServicesFileError('%s: LocalInferenceServiceName "%s" is already used '
+                                        'by Connectors[%d]' % (where, name, seen[name]))
+        except ServicesFileError as e:
+            # A later duplicate must not shadow the first entry of its name.
+            services.append((None if name in seen else name, e))
+            continue
         seen[name] = i
         services.append((name, dict(params)))
     return services
@@ -170,7 +189,10 @@ def parse_feedback_connectors(document, source='<services>'):
     connectors = []
     seen = {}
     for i, connector in enumerate(_connectors(document, source)):
-        where, arn = _where(connector, source, i)
+        try:
+            where, arn = _where(connector, source, i)
+        except ServicesFileError:
+            continue        # not a connector at all: reported by parse_services
         if not arn or FEEDBACK_ARN not in arn:
             continue
         params = _string_parameters(connector, where)
@@ -211,7 +233,8 @@ def load_feedback_connectors(path):
 
 
 _lock = threading.RLock()
-_files = {}         # path -> {name: parameters}
+_files = {}         # path -> {name: parameters or ServicesFileError}
+_unnamed = {}       # path -> [error text of an entry that names no service]
 _open = {}          # name -> edgeclass.Service, for the life of the process
 _feedback_files = {}        # path -> [FeedbackConnector]
 _feedback_open = {}         # config id -> edgeclass.Feedback (None: opened elsewhere)
@@ -219,14 +242,30 @@ _feedback_tried = set()     # (path, where) of the connectors opened (or found o
 
 
 def _services_of(path):
+    """{name: parameters or ServicesFileError} of a services file, read once; the errors of
+    entries that name no service are logged then, and kept for :func:`unnamed_errors`."""
     table = _files.get(path)
     if table is None:
         with _lock:
             table = _files.get(path)
             if table is None:
-                table = dict(load_services_file(path))
+                table = {}
+                unnamed = []
+                for name, params in load_services_file(path):
+                    if isinstance(params, ServicesFileError):
+                        _log.error('%s', params)
+                    if name is None:
+                        unnamed.append(str(params))
+                    else:
+                        table[name] = params
+                _unnamed[path] = unnamed
                 _files[path] = table
     return table
+
+
+def unnamed_errors(path):
+    """The errors of the entries of services file ``path`` that name no service (read)."""
+    return list(_unnamed.get(path, ()))
 
 
 def ensure_open(name):
@@ -246,6 +285,9 @@ def ensure_open(name):
     params = table.get(name)
     if params is None:
         return False
+    if isinstance(params, ServicesFileError):
+        # This entry is wrong: its requests get its error, every time; the others serve.
+        raise GreengrassDependencyException(str(params))
     with _lock:
         if name in _open:
             return True
