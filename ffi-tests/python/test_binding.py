@@ -53,7 +53,7 @@ class VersionAndDeclarations(unittest.TestCase):
     def test_version_abi_and_status_names(self):
         self.assertTrue(re.match(r'^\d+\.\d+\.\d+', edgeclass.version()), edgeclass.version())
         self.assertEqual(edgeclass.abi_version(), edgeclass.ABI_VERSION)
-        self.assertEqual(len(edgeclass.STATUS_CODES), 26)
+        self.assertEqual(len(edgeclass.STATUS_CODES), 27)
         for short, code in edgeclass.STATUS_CODES.items():
             self.assertEqual(edgeclass.status_name(code), 'EDGECLASS_' + short)
         self.assertEqual(edgeclass.status_name(9999), 'EDGECLASS_UNKNOWN_STATUS')

@@ -133,9 +133,12 @@ class Client(object):
             result = edgeclass.invoke(algo_type, service_name, content_type, body)
         except edgeclass.EdgeclassError as e:
             if e.code == edgeclass.UNKNOWN_SERVICE and algo_type == 'image-classification':
-                e = edgeclass.EdgeclassError(
-                    e.code, '%s; the services file %s defines no such service'
-                    % (e.message, services.services_path()), e.name)
+                path = services.services_path()
+                message = '%s; the services file %s defines no such service' % (e.message, path)
+                unnamed = services.unnamed_errors(path)
+                if unnamed:
+                    message += ' (entries naming no service: %s)' % '; '.join(unnamed)
+                e = edgeclass.EdgeclassError(e.code, message, e.name)
             raise _mapped(e)
         except ValueError as e:     # a NUL inside ContentType
             raise GreengrassInferenceException(str(e))

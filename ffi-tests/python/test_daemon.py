@@ -1,0 +1,261 @@
+"""``invoke_inference_service`` through the ``edgeclass serve`` daemon (``EDGECLASS_SOCKET``):
+the same answers, checks and exceptions as in-process, from several threads, across a daemon
+kill and restart, and in a ``fork()`` child. The daemon is the real binary
+(``$EDGECLASS_CLI``, else target/release/edgeclass)."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import greengrass_machine_learning_sdk as ml
+from greengrass_machine_learning_sdk import daemon
+
+import edgeclass
+import helpers
+
+SERVICE = 'daemon-tiny'
+CLI = os.environ.get('EDGECLASS_CLI') or os.path.join(helpers.REPO, 'target', 'release',
+                                                      'edgeclass')
+PHOTOS = os.path.join(helpers.FIXTURES, 'photos')
+
+
+def _images():
+    """(name, bytes, content type): the digits, the photos and the hostile images' refusals."""
+    out = []
+    for name in sorted(os.listdir(helpers.DIGITS)):
+        if name.endswith('.png') or name.endswith('.jpg'):
+            out.append((name, helpers.read(os.path.join(helpers.DIGITS, name)),
+                        'image/png' if name.endswith('.png') else 'image/jpeg'))
+    for name in ('china.jpg', 'flower.jpg'):
+        out.append((name, helpers.read(os.path.join(PHOTOS, name)), 'image/jpeg'))
+    images = os.path.join(helpers.FIXTURES, 'images')
+    for name in ('random_bytes.jpg', 'png_truncated.png', 'jpeg_truncated.jpg', 'empty.jpg'):
+        out.append((name, helpers.read(os.path.join(images, name)), 'application/x-image'))
+    return out
+
+
+class Daemon(object):
+    """``edgeclass serve`` on a scratch socket, serving a services file."""
+
+    def __init__(self, services_path):
+        self.dir = tempfile.mkdtemp(prefix='edgeclass-daemon-')
+        self.socket = os.path.join(self.dir, 'edgeclass.sock')
+        self.services = services_path
+        self.log = open(os.path.join(self.dir, 'daemon.log'), 'wb')
+        self.proc = None
+
+    def start(self):
+        if not os.path.exists(CLI):
+            raise AssertionError('the edgeclass CLI is missing: %s (EDGECLASS_CLI)' % CLI)
+        self.proc = subprocess.Popen([CLI, 'serve', '--config', self.services,
+                                      '--socket', self.socket],
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError('edgeclass serve exited with %s: %s'
+                                     % (self.proc.returncode, self.text()))
+            try:
+                status, _, _ = daemon.request(self.socket, 'GET', '/ping')
+                if status == 200:
+                    return self
+            except ml.GreengrassDependencyException:
+                pass
+            time.sleep(0.05)
+        raise AssertionError('edgeclass serve did not answer /ping: %s' % self.text())
+
+    def text(self):
+        self.log.flush()
+        with open(self.log.name, 'rb') as f:
+            return f.read().decode('utf-8', 'replace')[-4000:]
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait()
+        return self.proc.returncode
+
+
+class _Env(object):
+    """Set (value) or unset (None) environment variables for a ``with``."""
+
+    def __init__(self, **values):
+        self.values = values
+
+    def __enter__(self):
+        self.saved = dict((k, os.environ.get(k)) for k in self.values)
+        for k, v in self.values.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+    def __exit__(self, *exc):
+        for k, v in self.saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _outcome(client, body, content_type, name=SERVICE):
+    """('ok', body bytes) or (exception class name, code) of one call."""
+    try:
+        resp = client.invoke_inference_service(AlgoType='image-classification',
+                                               ServiceName=name, ContentType=content_type,
+                                               Body=body)
+        return ('ok', resp['Body'].read())
+    except (ml.GreengrassInferenceException, ml.GreengrassDependencyException) as e:
+        return (type(e).__name__, e.code)
+
+
+class ThroughTheDaemon(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.services = helpers.write_services({'Connectors': [
+            helpers.connector(helpers.parameters(SERVICE, EdgeclassWorkers='2'))]})
+        cls.daemon = Daemon(cls.services).start()
+        cls.images = _images()
+        # The reference: the same services file, in this process (no socket).
+        client = ml.client('inference')
+        with _Env(EDGECLASS_SOCKET=None, EDGECLASS_SERVICES=cls.services):
+            cls.expected = [_outcome(client, b, ct) for _, b, ct in cls.images]
+
+    @classmethod
+    def tearDownClass(cls):
+        code = cls.daemon.stop()
+        assert code == 0, 'edgeclass serve exited %s after SIGTERM' % code
+
+    def env(self):
+        # EDGECLASS_SERVICES names a file that does not exist: a call that went in-process
+        # instead of to the daemon would fail.
+        return _Env(EDGECLASS_SOCKET=self.daemon.socket,
+                    EDGECLASS_SERVICES=os.path.join(self.daemon.dir, 'no-such-file.json'))
+
+    def test_every_answer_and_refusal_equals_in_process(self):
+        self.assertTrue(any(o[0] == 'ok' for o in self.expected))
+        self.assertTrue(any(o[0] != 'ok' for o in self.expected))
+        client = ml.client('inference')
+        with self.env():
+            for (name, body, ct), want in zip(self.images, self.expected):
+                self.assertEqual(_outcome(client, body, ct), want, name)
+                # bytearray and memoryview bodies, as in-process
+                self.assertEqual(_outcome(client, bytearray(body), ct), want, name)
+
+    def test_argument_checks_and_dependency_errors(self):
+        client = ml.client('inference')
+        png = helpers.read(os.path.join(helpers.DIGITS, 'digit07_label3_28x28.png'))
+        with self.env():
+            self.assertEqual(_outcome(client, png, 'image/png', 'no-such-service'),
+                             ('GreengrassDependencyException', edgeclass.UNKNOWN_SERVICE))
+            self.assertEqual(_outcome(client, png, 'text/plain'),
+                             ('GreengrassInferenceException',
+                              edgeclass.UNSUPPORTED_CONTENT_TYPE))
+            with self.assertRaises(ValueError):
+                client.invoke_inference_service(AlgoType='image-classification',
+                                                ServiceName='bad_name', Body=png)
+            with self.assertRaises(TypeError):
+                client.invoke_inference_service(AlgoType='image-classification',
+                                                ServiceName=SERVICE, Body=12)
+            with self.assertRaises(ml.GreengrassInferenceException):
+                client.invoke_inference_service(AlgoType='image-classification',
+                                                ServiceName=SERVICE, Body=png,
+                                                ContentType='image/png\0x')
+        # Nobody on the socket.
+        with _Env(EDGECLASS_SOCKET=os.path.join(self.daemon.dir, 'nobody.sock')):
+            with self.assertRaises(ml.GreengrassDependencyException) as cm:
+                client.invoke_inference_service(AlgoType='image-classification',
+                                                ServiceName=SERVICE, Body=png)
+            self.assertIn('nobody.sock', str(cm.exception))
+
+    def test_threads_share_the_daemon(self):
+        client = ml.client('inference')
+        failures = []
+        ok = [(i, b, ct) for i, ((_, b, ct), o) in enumerate(zip(self.images, self.expected))
+              if o[0] == 'ok']
+
+        def worker(k):
+            for n in range(25):
+                i, body, ct = ok[(k + n) % len(ok)]
+                got = _outcome(client, body, ct)
+                if got != self.expected[i]:
+                    failures.append((k, n, got))
+
+        with self.env():
+            threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        self.assertEqual(failures, [])
+
+    @unittest.skipUnless(hasattr(os, 'fork'), 'needs fork()')
+    def test_a_fork_child_uses_its_own_connection(self):
+        client = ml.client('inference')
+        name, body, ct = self.images[0]
+        with self.env():
+            self.assertEqual(_outcome(client, body, ct), self.expected[0])   # connected
+            r, w = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                os.close(r)
+                try:
+                    ok = all(_outcome(client, body, ct) == self.expected[0] for _ in range(5))
+                    os.write(w, b'1' if ok else b'0')
+                finally:
+                    os._exit(0)
+            os.close(w)
+            # The parent goes on on its connection while the child uses its own.
+            for _ in range(5):
+                self.assertEqual(_outcome(client, body, ct), self.expected[0])
+            got = os.read(r, 1)
+            os.close(r)
+            os.waitpid(pid, 0)
+            self.assertEqual(got, b'1')
+
+
+class DaemonRestarts(unittest.TestCase):
+
+    def test_killed_mid_request_then_restarted(self):
+        slow_dir = helpers.temp_dir('daemon-slow')
+        helpers.write_slow_model(slow_dir, 40)
+        name = 'daemon-slow'
+        services = helpers.write_services({'Connectors': [
+            helpers.connector(helpers.parameters(name, slow_dir))]})
+        d = Daemon(services).start()
+        png = helpers.read(os.path.join(helpers.DIGITS, 'digit07_label3_28x28.png'))
+        client = ml.client('inference')
+        with _Env(EDGECLASS_SOCKET=d.socket, EDGECLASS_SOCKET_TIMEOUT='30'):
+            first = _outcome(client, png, 'image/png', name)
+            self.assertEqual(first[0], 'ok')
+            # SIGKILL while a request runs: the client hears at once, not after its timeout.
+            outcome = []
+            t = threading.Thread(target=lambda: outcome.append(
+                (time.time(), _outcome(client, png, 'image/png', name))))
+            t.start()
+            time.sleep(0.05)
+            killed = time.time()
+            d.proc.kill()
+            d.proc.wait()
+            t.join(30)
+            self.assertFalse(t.is_alive())
+            done, got = outcome[0]
+            self.assertEqual(got, ('GreengrassDependencyException', None))
+            self.assertLess(done - killed, 5)
+            # Restarted on the same socket: the same client object succeeds again.
+            d.start()
+            try:
+                self.assertEqual(_outcome(client, png, 'image/png', name), first)
+            finally:
+                self.assertEqual(d.stop(), 0)
+
+
+if __name__ == '__main__':
+    unittest.main()
