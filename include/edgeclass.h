@@ -20,12 +20,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-// The most header bytes an answer may have.
-#define MAX_HEADER_BYTES (64 << 10)
-
-// The most body bytes an answer may have (a probability takes at most 15 bytes: 4 Mi classes).
-#define MAX_BODY_BYTES (64 << 20)
-
 // Version of this C ABI. Incremented on any incompatible change; additions keep it.
 #define EDGECLASS_ABI_VERSION 1
 

@@ -6,10 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 # cmake and nasm build libjpeg-turbo for the optional jpeg-turbo feature (bit-exact JPEG);
-# valgrind and pkg-config serve the C tests (ffi-tests/run.sh).
+# valgrind and pkg-config serve the C tests (ffi-tests/run.sh); strace and systemd-analyze
+# (package systemd) the packaging test's checks of the systemd unit (tests/packaging).
 missing=()
-for tool in cmake nasm valgrind pkg-config; do
-    command -v "$tool" >/dev/null || missing+=("$tool")
+for pair in cmake:cmake nasm:nasm valgrind:valgrind pkg-config:pkg-config strace:strace \
+    systemd-analyze:systemd; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
     echo "setup: apt-get install ${missing[*]}"

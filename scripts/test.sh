@@ -22,6 +22,8 @@ if [ "${EDGECLASS_TEST_MULTITHREAD:-0}" = 1 ]; then
     echo "== fork() with a multi-threaded inference pool (multithread build)"
     cargo test --release --locked --features multithread --test fork
 fi
+echo "== packaging: the systemd unit and the Greengrass v2 component against edgeclass serve"
+python3 tests/packaging/test_packaging.py
 echo "== Rust API docs: every public item documented, every intra-doc link resolves"
 RUSTDOCFLAGS="-D warnings -D missing-docs -D rustdoc::broken-intra-doc-links" cargo doc --no-deps --locked
 echo "== the Rust example with its own #[global_allocator] (edgeclass without default features)"

@@ -1473,3 +1473,117 @@ fn another_uid_without_the_sockets_group_is_refused() {
     );
     assert_eq!(String::from_utf8_lossy(&member.stdout), "200");
 }
+
+/// `edgeclass::client::Client` and the C ABI's `edgeclass_client_*` against the daemon: the
+/// in-process service's probabilities, codes and messages; a daemon gone is `UNAVAILABLE`.
+#[test]
+fn the_library_client_answers_as_the_service_does_in_process() {
+    use edgeclass::client::Client;
+    use edgeclass::ffi::{
+        edgeclass_client, edgeclass_client_free, edgeclass_client_invoke, edgeclass_client_new,
+        edgeclass_result, edgeclass_result_body, edgeclass_result_free, edgeclass_status,
+    };
+    let dir = scratch("client");
+    let p = params("digits", &tiny(), &[]);
+    let mut d = Daemon::start(&dir, vec![connector("Digits", p.clone())], &[]);
+    let reference = in_process(&p);
+    let client = Client::new(Some(&d.socket), time_bound(Duration::from_secs(30)));
+    let mut images = digits();
+    for bad in [
+        "random_bytes.jpg",
+        "png_truncated.png",
+        "jpeg_truncated.jpg",
+        "empty.jpg",
+    ] {
+        let bytes = std::fs::read(fixtures().join("images").join(bad)).unwrap();
+        images.push((bad.to_string(), bytes));
+    }
+    let (mut answered, mut refused) = (0, 0);
+    for (name, bytes) in &images {
+        let ct = content_type(name);
+        let want = reference.classify(ct, bytes, None);
+        let got = client.invoke("image-classification", "digits", ct, bytes, None);
+        match (&want, &got) {
+            (Ok(w), Ok(g)) => {
+                assert_eq!(w.probs, g.probs, "{name}");
+                answered += 1;
+            }
+            (Err(w), Err(g)) => {
+                assert_eq!(w.code, g.code, "{name}: {g}");
+                assert!(g.message.contains(&w.message), "{name}: {g} / {w}");
+                refused += 1;
+            }
+            _ => panic!("{name}: in-process {want:?}, through the daemon {got:?}"),
+        }
+    }
+    assert!(answered >= 10 && refused == 4, "{answered} {refused}");
+    let e = client
+        .invoke(
+            "image-classification",
+            "nope",
+            "image/png",
+            &images[0].1,
+            None,
+        )
+        .unwrap_err();
+    assert_eq!(e.code, Code::UnknownService, "{e}");
+
+    // The same through the header's functions: the body is the connector's answer.
+    let (name, bytes) = &images[0];
+    let expected = connector_body(
+        &reference
+            .classify(content_type(name), bytes, None)
+            .unwrap()
+            .probs,
+    );
+    let sock = std::ffi::CString::new(d.socket.to_str().unwrap()).unwrap();
+    let mut c: *mut edgeclass_client = std::ptr::null_mut();
+    let mut r: *mut edgeclass_result = std::ptr::null_mut();
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: valid NUL-terminated strings, buffers of the lengths given, out pointers to
+    // locals; the handles are freed once below.
+    unsafe {
+        assert_eq!(
+            edgeclass_client_new(sock.as_ptr(), 30_000, &mut c),
+            edgeclass_status::EDGECLASS_OK
+        );
+        let status = edgeclass_client_invoke(
+            c,
+            c"image-classification".as_ptr(),
+            c"digits".as_ptr(),
+            c"application/x-image".as_ptr(),
+            bytes.as_ptr(),
+            bytes.len(),
+            std::ptr::null(),
+            &mut r,
+        );
+        assert_eq!(status, edgeclass_status::EDGECLASS_OK);
+        let mut needed = 0usize;
+        assert_eq!(
+            edgeclass_result_body(r, buf.as_mut_ptr().cast(), buf.len(), &mut needed),
+            edgeclass_status::EDGECLASS_OK
+        );
+        let body = std::ffi::CStr::from_ptr(buf.as_ptr().cast())
+            .to_str()
+            .unwrap();
+        assert_eq!(body, expected);
+        edgeclass_result_free(r);
+        // The daemon killed: the next call cannot get an answer.
+        d.child.kill().unwrap();
+        d.child.wait().unwrap();
+        let mut r2: *mut edgeclass_result = std::ptr::null_mut();
+        let status = edgeclass_client_invoke(
+            c,
+            c"image-classification".as_ptr(),
+            c"digits".as_ptr(),
+            c"image/png".as_ptr(),
+            bytes.as_ptr(),
+            bytes.len(),
+            std::ptr::null(),
+            &mut r2,
+        );
+        assert_eq!(status, edgeclass_status::EDGECLASS_UNAVAILABLE);
+        assert!(r2.is_null());
+        edgeclass_client_free(c);
+    }
+}

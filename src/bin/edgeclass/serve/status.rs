@@ -15,6 +15,9 @@ pub fn http_status(code: Code) -> u16 {
         // The service's configuration is wrong (its requests get the error): not the request's.
         Code::InvalidParameter => 503,
         Code::Unsupported => 503,
+        // A client's code for a daemon it cannot reach: the daemon never answers it itself; a
+        // proxy in front of one would, as an unavailable upstream.
+        Code::Unavailable => 502,
         // The body.
         Code::UnsupportedContentType => 415,
         Code::UnsupportedImageFormat => 415,
