@@ -1587,3 +1587,70 @@ fn the_library_client_answers_as_the_service_does_in_process() {
         edgeclass_client_free(c);
     }
 }
+
+/// Issue 17's hot swap under load: two clients send requests while the model is swapped 20
+/// times between two models through `POST .../reload`; no request fails, each answer is one of
+/// the two models' answers for its image, and after each swap a new request gets the new model.
+#[test]
+fn twenty_swaps_under_two_clients_fail_no_request() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let dir = scratch("swaps");
+    let p = params("digits", &tiny(), &[]);
+    let d = Arc::new(Daemon::start(
+        &dir,
+        vec![connector("Digits", p.clone())],
+        &[],
+    ));
+    let other = fixtures().join("slim/r18-slim");
+    let models = [tiny(), other.clone()];
+    let images: Vec<(String, Vec<u8>)> = digits().into_iter().take(4).collect();
+    let refs = [in_process(&p), in_process(&params("other", &other, &[]))];
+    let expected: Vec<[String; 2]> = images
+        .iter()
+        .map(|(name, bytes)| {
+            let ct = content_type(name);
+            [0, 1].map(|m| connector_body(&refs[m].classify(ct, bytes, None).unwrap().probs))
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..2)
+        .map(|c| {
+            let (d, stop, images, expected) =
+                (d.clone(), stop.clone(), images.clone(), expected.clone());
+            std::thread::spawn(move || {
+                let mut served = [0usize; 2];
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let i = (n + c) % images.len();
+                    let r = d.classify("digits", content_type(&images[i].0), &images[i].1);
+                    assert_eq!(r.status, 200, "client {c}, request {n}: {}", r.text());
+                    let text = r.text();
+                    let m = expected[i].iter().position(|e| *e == text);
+                    let m = m.unwrap_or_else(|| panic!("client {c}, request {n}: {text}"));
+                    served[m] += 1;
+                    n += 1;
+                }
+                served
+            })
+        })
+        .collect();
+    for swap in 1..=20usize {
+        let to = swap % 2;
+        let body = json!({ "model_path": models[to].to_str().unwrap() }).to_string();
+        let r = d.call("POST", "/services/digits/reload", &[], body.as_bytes());
+        assert_eq!(r.status, 200, "swap {swap}: {}", r.text());
+        assert_eq!(r.json()["generation"], swap + 1);
+        let i = swap % images.len();
+        let r = d.classify("digits", content_type(&images[i].0), &images[i].1);
+        assert_eq!(r.text(), expected[i][to], "after swap {swap}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    let served: Vec<[usize; 2]> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    for m in 0..2 {
+        assert!(
+            served.iter().map(|s| s[m]).sum::<usize>() > 0,
+            "model {m}: {served:?}"
+        );
+    }
+}
