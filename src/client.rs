@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use crate::classifier::{CallStats, Classification};
 use crate::error::{invalid_argument, Code, Error, Result};
 use crate::names::is_service_name;
-use crate::service::{unknown_service, Request, ALGO_TYPE};
+use crate::service::registry::check_algo_type;
+use crate::service::{unknown_service, Request};
 
 /// Environment variable naming the daemon's socket.
 pub const SOCKET_ENV: &str = "EDGECLASS_SOCKET";
@@ -92,7 +93,9 @@ impl Client {
         body: &[u8],
         request: Option<&Request>,
     ) -> Result<Classification> {
-        if algo_type != ALGO_TYPE || !is_service_name(service_name) {
+        check_algo_type(algo_type, service_name)?;
+        // A name no service can have (and no URL path may carry): unknown, as in-process.
+        if !is_service_name(service_name) {
             return Err(unknown_service(algo_type, service_name));
         }
         if content_type

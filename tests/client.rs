@@ -252,10 +252,15 @@ fn a_connection_the_daemon_closed_is_replaced_once() {
 fn names_and_content_types_are_checked_before_connecting() {
     let missing = socket_path("unchecked");
     let client = Client::new(Some(&missing), SECOND);
-    let e = client
-        .invoke("object-detection", "svc-a", "image/png", b"x", None)
-        .unwrap_err();
-    assert_eq!(e.code, Code::UnknownService, "{e}");
+    // The in-process call's answers (registry::invoke) are the reference.
+    for algo in ["object-detection", "bad_algo", ""] {
+        let want = edgeclass::service::registry::invoke(algo, "svc-a", "image/png", b"x", None)
+            .unwrap_err();
+        let e = client
+            .invoke(algo, "svc-a", "image/png", b"x", None)
+            .unwrap_err();
+        assert_eq!((e.code, &e.message), (want.code, &want.message), "{algo}");
+    }
     let e = client
         .invoke("image-classification", "bad_name", "image/png", b"x", None)
         .unwrap_err();

@@ -93,15 +93,23 @@ pub fn invoke(
     body: &[u8],
     request: Option<&Request>,
 ) -> Result<Classification> {
-    if algo_type != ALGO_TYPE {
-        if !crate::names::is_service_name(algo_type) {
-            return Err(invalid_argument(format!(
-                "AlgoType {algo_type:?} does not match {}",
-                crate::names::SERVICE_NAME_RULE
-            )));
-        }
-        return Err(unknown_service(algo_type, service_name));
-    }
+    check_algo_type(algo_type, service_name)?;
     let service = get(service_name).ok_or_else(|| unknown_service(algo_type, service_name))?;
     service.classify(content_type, body, request)
+}
+
+/// The SDK's check of `AlgoType` before it looks for the service: `InvalidArgument` when it
+/// breaks the name rule, `UnknownService` when it is another algorithm than
+/// image-classification (shared with `crate::client::Client::invoke`).
+pub fn check_algo_type(algo_type: &str, service_name: &str) -> Result<()> {
+    if algo_type == ALGO_TYPE {
+        return Ok(());
+    }
+    if !crate::names::is_service_name(algo_type) {
+        return Err(invalid_argument(format!(
+            "AlgoType {algo_type:?} does not match {}",
+            crate::names::SERVICE_NAME_RULE
+        )));
+    }
+    Err(unknown_service(algo_type, service_name))
 }
