@@ -20,7 +20,9 @@ fn socket_path(tag: &str) -> PathBuf {
 }
 
 /// One request as the daemon reads it: (request line, headers lower-cased, body).
-fn read_request(r: &mut BufReader<UnixStream>) -> Option<(String, Vec<(String, String)>, Vec<u8>)> {
+type Received = (String, Vec<(String, String)>, Vec<u8>);
+
+fn read_request(r: &mut BufReader<UnixStream>) -> Option<Received> {
     let mut line = String::new();
     if r.read_line(&mut line).ok()? == 0 {
         return None;
@@ -49,10 +51,7 @@ fn read_request(r: &mut BufReader<UnixStream>) -> Option<(String, Vec<(String, S
 /// requests over all connections): the raw bytes to write, and whether to close afterwards.
 fn daemon(
     tag: &str,
-    script: impl Fn(usize, &(String, Vec<(String, String)>, Vec<u8>)) -> (Vec<u8>, bool)
-        + Send
-        + Sync
-        + 'static,
+    script: impl Fn(usize, &Received) -> (Vec<u8>, bool) + Send + Sync + 'static,
 ) -> PathBuf {
     let path = socket_path(tag);
     let listener = UnixListener::bind(&path).unwrap();
