@@ -14,6 +14,9 @@ fi
 # In CI the full-size goldens must run, not be skipped.
 if [ "${CI:-}" = "true" ]; then export EDGECLASS_REQUIRE_FULL_MODELS=1; fi
 echo "== Rust tests (default features: zune-jpeg, heap accounting)"
+# The .so and .a first (cargo test builds only the rlib): tests/serve.rs reads them, and
+# refuses artefacts older than src/ (a no-op after setup.sh's build).
+cargo build --release --locked
 cargo test --release --locked
 # tests/fork.rs runs in the default build above; its multithread case (a child refused clearly,
 # not hung) rebuilds tract with another feature set (minutes): on request only, until
