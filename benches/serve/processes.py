@@ -9,8 +9,10 @@ its own copy of the model), then all of them on one `edgeclass serve` (EDGECLASS
 that every answer through the daemon equals the in-process answer for the same image (exit 1
 otherwise), and prints per model:
   - peak RSS: the P in-process processes summed, against the daemon's plus its P clients';
-  - the socket path's added latency per request: one process, the same images, in-process and
-    through the daemon in alternating blocks (mean and median of the differences).
+  - the socket path's added latency per request: one more client process through the daemon,
+    its mean round trip minus the daemon's own mean classification stages (wait, decode,
+    preprocess, inference) for those requests, from /metrics before and after (as latency.py
+    does for one connection); and that process's in-process mean for scale.
 A benchmark, not a test: run it on a quiet machine and compare within one run. Python 3
 standard library; the repository's packages (python/), target/release/libedgeclass.so and
 target/release/edgeclass (EDGECLASS_LIBRARY / EDGECLASS_CLI override them); the ResNet-18 model
@@ -25,6 +27,9 @@ import subprocess
 import sys
 import tempfile
 import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import latency  # noqa: E402  (its /metrics reader)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES = os.path.join(REPO, 'tests', 'fixtures')
@@ -94,7 +99,7 @@ def main():
     scratch = tempfile.mkdtemp(prefix='edgeclass-bench-')
     failed = False
     print('| model | processes x requests | in-process: summed peak RSS | daemon + clients: '
-          'peak RSS | answers equal | socket path adds per request (mean / median) |')
+          'peak RSS | answers equal | socket path adds per request |')
     print('|---|---|---|---|---|---|')
     for name in args.models.split(','):
         services = os.path.join(scratch, '%s.json' % name)
@@ -123,12 +128,16 @@ def main():
                               EDGECLASS_SERVICES=os.path.join(scratch, 'none.json'))
             through = run_children(args.processes, args.requests, daemon_env)
             daemon_rss = peak_rss_kib(daemon.pid)
-            # Latency: one process, alternating blocks of in-process and daemon calls.
-            lat = {'in': [], 'daemon': []}
-            block = max(1, args.latency_requests // 10)
-            for b in range(10):
-                for kind, env in (('in', inproc_env), ('daemon', daemon_env)):
-                    lat[kind] += run_children(1, block, env)[0]['times'][1:]
+            # Latency: one more client, against the daemon's own stage times of its requests.
+            # (A connection each: the daemon closes one left idle past its header timeout.)
+            s0, c0 = latency.metrics(latency.UnixConnection(sock), SERVICE)
+            times = run_children(1, args.latency_requests, daemon_env)[0]['times']
+            s1, c1 = latency.metrics(latency.UnixConnection(sock), SERVICE)
+            count = c1['total'] - c0['total']
+            stages = sum(s1[k] - s0[k] for k in ('wait', 'decode', 'preprocess', 'inference'))
+            added = [statistics.mean(times) - stages / count]
+            inproc_mean = statistics.mean(
+                run_children(1, args.latency_requests, inproc_env)[0]['times'][1:])
         finally:
             daemon.terminate()
             daemon.wait()
@@ -137,13 +146,11 @@ def main():
         failed = failed or not equal
         in_rss = sum(r['rss_kib'] for r in inproc)
         d_rss = daemon_rss + sum(r['rss_kib'] for r in through)
-        mean_add = (statistics.mean(lat['daemon']) - statistics.mean(lat['in'])) * 1e3
-        med_add = (statistics.median(lat['daemon']) - statistics.median(lat['in'])) * 1e3
-        print('| %s | %d x %d | %.1f MiB | %.1f MiB (daemon %.1f) | %s | %.3f / %.3f ms '
-              '(in-process mean %.3f ms) |'
+        print('| %s | %d x %d | %.1f MiB | %.1f MiB (daemon %.1f) | %s | %.3f ms (in-process '
+              'mean %.3f ms) |'
               % (name, args.processes, args.requests, in_rss / 1024.0, d_rss / 1024.0,
-                 daemon_rss / 1024.0, 'yes' if equal else 'NO', mean_add, med_add,
-                 statistics.mean(lat['in']) * 1e3))
+                 daemon_rss / 1024.0, 'yes' if equal else 'NO', added[0] * 1e3,
+                 inproc_mean * 1e3))
     sys.exit(1 if failed else 0)
 
 
