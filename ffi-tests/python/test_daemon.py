@@ -221,6 +221,86 @@ class ThroughTheDaemon(unittest.TestCase):
             self.assertEqual(got, b'1')
 
 
+class ScriptedDaemon(object):
+    """A Unix socket server answering each request with ``script(n)``: (bytes, close after)."""
+
+    def __init__(self, script):
+        self.dir = tempfile.mkdtemp(prefix='edgeclass-scripted-')
+        self.socket = os.path.join(self.dir, 'd.sock')
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(self.socket)
+        self.server.listen(8)
+        self.script = script
+        self.count = 0
+        t = threading.Thread(target=self.serve)
+        t.daemon = True
+        t.start()
+
+    def serve(self):
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except socket.error:
+                return
+            buf = b''
+            while True:
+                while b'\r\n\r\n' not in buf:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        break
+                    buf += chunk
+                if b'\r\n\r\n' not in buf:
+                    break
+                head, _, buf = buf.partition(b'\r\n\r\n')
+                length = [int(line.split(b':')[1]) for line in head.split(b'\r\n')
+                          if line.lower().startswith(b'content-length:')][0]
+                while len(buf) < length:
+                    buf += conn.recv(65536)
+                buf = buf[length:]
+                answer, close = self.script(self.count)
+                self.count += 1
+                conn.sendall(answer)
+                if close:
+                    break
+            conn.close()
+
+
+def _ok(body):
+    return ('HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n' % len(body)).encode() + body
+
+
+class ClientReadsAnswers(unittest.TestCase):
+    """What the SDK's client makes of each kind of answer (the daemon's own are above)."""
+
+    def call(self, daemon):
+        with _Env(EDGECLASS_SOCKET=daemon.socket):
+            return _outcome(ml.client('inference'), b'\x89PNG', 'image/png')
+
+    def test_chunked_refused_garbage_and_cut_off_answers(self):
+        chunked = (b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
+                   b'5\r\n[0.5,\r\n5;x=y\r\n0.25]\r\n0\r\n\r\n')
+        self.assertEqual(self.call(ScriptedDaemon(lambda n: (chunked, False))),
+                         ('ok', b'[0.5,0.25]'))
+        refusal = b'{"code":2003,"name":"CORRUPT_IMAGE","message":"PNG: bad CRC"}'
+        answer = ('HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\n\r\n'
+                  % len(refusal)).encode() + refusal
+        self.assertEqual(self.call(ScriptedDaemon(lambda n: (answer, False))),
+                         ('GreengrassInferenceException', edgeclass.CORRUPT_IMAGE))
+        for bad in (b'hello there\r\n\r\n', b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n[0.5',
+                    b'', b'HTTP/1.1 500 Oops\r\nContent-Length: 4\r\n\r\noops'):
+            self.assertEqual(self.call(ScriptedDaemon(lambda n, bad=bad: (bad, True))),
+                             ('GreengrassDependencyException', None), bad)
+
+    def test_a_kept_connection_the_daemon_closed_is_replaced(self):
+        # Each connection answers once, then closes without saying so.
+        d = ScriptedDaemon(lambda n: (_ok(('[%d]' % n).encode()), True))
+        with _Env(EDGECLASS_SOCKET=d.socket):
+            client = ml.client('inference')
+            for n in range(4):
+                self.assertEqual(_outcome(client, b'\x89PNG', 'image/png'),
+                                 ('ok', ('[%d]' % n).encode()))
+
+
 class DaemonRestarts(unittest.TestCase):
 
     def test_killed_mid_request_then_restarted(self):

@@ -25,10 +25,8 @@ import socket
 import threading
 
 try:
-    import httplib as _http  # Python 2
-    from urllib import quote as _quote
+    from urllib import quote as _quote  # Python 2
 except ImportError:
-    import http.client as _http
     from urllib.parse import quote as _quote
 
 import edgeclass
@@ -71,23 +69,141 @@ def _timeout():
     return seconds
 
 
-class _UnixConnection(_http.HTTPConnection):
-    """An HTTP connection over a Unix domain socket."""
+class _ProtocolError(Exception):
+    """The daemon's answer is not HTTP/1.1 as expected (or exceeds a limit)."""
+
+
+class _Closed(Exception):
+    """The connection closed; ``answered``: after part of the answer had arrived."""
+
+    def __init__(self, answered):
+        Exception.__init__(self, 'the connection closed %s' % (
+            'in the middle of the answer' if answered else 'without an answer'))
+        self.answered = answered
+
+
+#: The most header bytes an answer may have, and body bytes (as the C client's limits).
+MAX_HEADER_BYTES = 64 << 10
+MAX_BODY_BYTES = 64 << 20
+
+
+class _Connection(object):
+    """One HTTP/1.1 connection over a Unix domain socket, kept alive between requests.
+
+    The exchange is written out here rather than through ``http.client``: a request is one
+    ``sendall`` and an answer is parsed from what ``recv`` returns, which costs a fraction of
+    ``http.client``'s email-parser headers on the per-request path (the daemon answers with
+    ``Content-Length``; chunked answers and answers that end with the connection are read too).
+    """
 
     def __init__(self, path, timeout):
-        _http.HTTPConnection.__init__(self, 'localhost', timeout=timeout)
         self.unix_path = path
+        self.timeout = timeout
         self.pid = os.getpid()
+        self.sock = None
+        self.buf = b''
 
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        try:
-            s.connect(self.unix_path)
-        except Exception:
-            s.close()
-            raise
-        self.sock = s
+    def close(self):
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
+    def _recv(self, answered):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise _Closed(answered)
+        self.buf += chunk
+
+    def exchange(self, method, url, body, headers):
+        """(status, reason, body, keep_alive) of one request."""
+        if self.sock is None:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.settimeout(self.timeout)
+                s.connect(self.unix_path)
+            except Exception:
+                s.close()
+                raise
+            self.sock = s
+        else:
+            self.sock.settimeout(self.timeout)
+        body = body or b''
+        head = ['%s %s HTTP/1.1' % (method, url), 'Host: localhost',
+                'Content-Length: %d' % len(body)]
+        head = '\r\n'.join(head).encode('ascii')
+        for key, value in (headers or {}).items():
+            if not isinstance(value, bytes):
+                value = value.encode('utf-8')
+            head += b'\r\n' + key.encode('ascii') + b': ' + value
+        self.buf = b''
+        self.sock.sendall(head + b'\r\n\r\n' + bytes(body))
+        while True:
+            end = self.buf.find(b'\r\n\r\n')
+            if end >= 0:
+                break
+            if len(self.buf) > MAX_HEADER_BYTES:
+                raise _ProtocolError('headers over %d bytes' % MAX_HEADER_BYTES)
+            self._recv(bool(self.buf))
+        lines = self.buf[:end].split(b'\r\n')
+        rest = self.buf[end + 4:]
+        parts = lines[0].split(b' ', 2)
+        if len(parts) < 2 or not parts[0].startswith(b'HTTP/1.') or len(parts[1]) != 3 \
+                or not parts[1].isdigit():
+            raise _ProtocolError('status line %r' % lines[0][:100])
+        status = int(parts[1])
+        reason = parts[2].decode('latin-1') if len(parts) > 2 else ''
+        fields = {}
+        for line in lines[1:]:
+            key, sep, value = line.partition(b':')
+            if not sep:
+                raise _ProtocolError('header line %r' % line[:100])
+            fields[key.strip().lower()] = value.strip()
+        keep = parts[0] == b'HTTP/1.1' and fields.get(b'connection', b'').lower() != b'close'
+        self.buf = rest
+        if fields.get(b'transfer-encoding', b'').lower() == b'chunked':
+            data = self._chunked()
+        elif b'content-length' in fields:
+            try:
+                n = int(fields[b'content-length'])
+            except ValueError:
+                raise _ProtocolError('Content-Length %r' % fields[b'content-length'])
+            if not 0 <= n <= MAX_BODY_BYTES:
+                raise _ProtocolError('a body of %d bytes' % n)
+            while len(self.buf) < n:
+                self._recv(True)
+            data, self.buf = self.buf[:n], self.buf[n:]
+        else:           # the body ends with the connection
+            keep = False
+            try:
+                while len(self.buf) <= MAX_BODY_BYTES:
+                    self._recv(True)
+                raise _ProtocolError('a body over %d bytes' % MAX_BODY_BYTES)
+            except _Closed:
+                data, self.buf = self.buf, b''
+        if not keep:
+            self.close()
+        return status, reason, data, keep
+
+    def _chunked(self):
+        data = b''
+        while True:
+            while b'\r\n' not in self.buf:
+                if len(self.buf) > 1024:
+                    raise _ProtocolError('chunk size line')
+                self._recv(True)
+            line, self.buf = self.buf.split(b'\r\n', 1)
+            try:
+                n = int(line.split(b';')[0].strip(), 16)
+            except ValueError:
+                raise _ProtocolError('chunk size %r' % line[:100])
+            if len(data) + n > MAX_BODY_BYTES:
+                raise _ProtocolError('a body over %d bytes' % MAX_BODY_BYTES)
+            while len(self.buf) < n + 2:
+                self._recv(True)
+            data += self.buf[:n]
+            self.buf = self.buf[n + 2:]
+            if n == 0:
+                return data
 
 
 _local = threading.local()
@@ -101,13 +217,11 @@ def _connection(path, timeout):
         if conn.pid == os.getpid():
             conn.close()
         conn = None
-    if conn is None:
-        conn = _UnixConnection(path, timeout)
+    if conn is None or conn.sock is None:
+        conn = _Connection(path, timeout)
         _local.conn = conn
         return conn, False
     conn.timeout = timeout
-    if conn.sock is not None:
-        conn.sock.settimeout(timeout)
     return conn, True
 
 
@@ -119,32 +233,40 @@ def _drop_connection():
 
 
 #: What a dead or restarted daemon looks like on a connection (Python 2 and 3).
-_CONNECTION_ERRORS = (socket.error, _http.HTTPException, EnvironmentError)
+_CONNECTION_ERRORS = (socket.error, EnvironmentError)
 
 
 def request(path, method, url, body=None, headers=None):
     """(status, reason, body bytes) of one request to the daemon at ``path``.
 
     A request on a kept-alive connection that the daemon has since closed (it restarted, or
-    closed an idle connection) is sent once more on a new one; classification is idempotent.
-    Raises :class:`GreengrassDependencyException` when the daemon cannot be reached or does not
-    answer in time.
+    closed an idle connection) is sent once more on a new one, when nothing of the answer had
+    arrived; classification is idempotent. Raises :class:`GreengrassDependencyException` when
+    the daemon cannot be reached, closes the connection mid-answer, answers something that is
+    not HTTP, or does not answer in time.
     """
     timeout = _timeout()
     for attempt in (1, 2):
         conn, reused = _connection(path, timeout)
         try:
-            conn.request(method, url, body=body, headers=headers or {})
-            response = conn.getresponse()
-            data = response.read()
-            if response.getheader('connection', '').lower() == 'close':
-                _drop_connection()
-            return response.status, response.reason, data
+            status, reason, data, _ = conn.exchange(method, url, body, headers)
+            return status, reason, data
         except socket.timeout:
             _drop_connection()
             raise GreengrassDependencyException(
                 'the edgeclass daemon at %s did not answer within %g s (%s)'
                 % (path, timeout, TIMEOUT_ENV))
+        except _Closed as e:
+            _drop_connection()
+            if reused and attempt == 1 and not e.answered:
+                continue
+            raise GreengrassDependencyException(
+                'the edgeclass daemon at %s %s' % (path, e))
+        except _ProtocolError as e:
+            _drop_connection()
+            raise GreengrassDependencyException(
+                'the edgeclass daemon at %s answered something that is not HTTP/1.1: %s'
+                % (path, e))
         except _CONNECTION_ERRORS as e:
             _drop_connection()
             if reused and attempt == 1:
