@@ -45,7 +45,7 @@ def f32(x):
 
 #: Every struct of the header that the binding declares.
 STRUCTS = (_native.edgeclass_service_info, _native.edgeclass_call_stats,
-           _native.edgeclass_feedback_stats)
+           _native.edgeclass_feedback_stats, _native.edgeclass_feedback_sample)
 
 
 class VersionAndDeclarations(unittest.TestCase):

@@ -471,5 +471,142 @@ class Binding(unittest.TestCase):
             fb.flush(0)     # no broker: at once
 
 
+class _NoSuchBucket(Exception):
+    """Shaped like botocore's ClientError: the error code in ``response``."""
+
+    def __init__(self):
+        Exception.__init__(self, 'The specified bucket does not exist')
+        self.response = {'Error': {'Code': 'NoSuchBucket'}}
+
+
+class Upload(unittest.TestCase):
+    """``Feedback.drain`` and ``Feedback.set_upload_callback``: what a Python uploader gets (the
+    bytes and headers passed to publish), what the connector publishes after each upload (its
+    documented status and prediction shapes), and failures, exceptions of every kind included,
+    that leave the sample in the spool."""
+
+    def open(self, cid, spool):
+        fb = edgeclass.Feedback.open(feedback_connector(
+            one_config(cid, **{'s3-prefix': 'up', 'file-ext': 'bin'}), spool)['Parameters'])
+        messages = []
+        fb.set_message_callback(lambda topic, payload: messages.append(
+            (topic, json.loads(payload.decode('utf-8')))))
+        return fb, messages
+
+    def test_drain_uploads_oldest_first_and_publishes_the_messages(self):
+        cid = config_id('drain')
+        spool = helpers.temp_dir('spool')
+        fb, messages = self.open(cid, spool)
+        inputs = [b'first', ALL_BYTES, b'']
+        for i, data in enumerate(inputs):
+            edgeclass.feedback_publish(cid, data, json.dumps([0.25, 0.75 - i * 0.25]),
+                                       json.dumps({'n': i}))
+        got = []
+        self.assertEqual(fb.drain(got.append), 3)
+        self.assertEqual([s.data for s in got], inputs)
+        for i, s in enumerate(got):
+            self.assertIsInstance(s, edgeclass.UploadSample)
+            self.assertEqual((s.config_id, s.bucket, s.content_type),
+                             (cid, 'my-feedback-bucket', 'image/png'))
+            self.assertEqual(s.key, 'up/%s.bin' % s.id)
+            self.assertEqual(s.source_ref, 's3://my-feedback-bucket/up/%s.bin' % s.id)
+            self.assertEqual(s.prediction, [0.25, 0.75 - i * 0.25])
+            self.assertEqual(s.metadata['n'], i)
+            self.assertTrue(PUBLISH_TS.match(s.metadata['publish-ts']), s.metadata)
+        self.assertEqual(read_spool(spool), [])
+        # Per upload: the success status, then the prediction.
+        self.assertEqual(len(messages), 6, messages)
+        for s, (status, prediction) in zip(got, zip(messages[::2], messages[1::2])):
+            self.assertEqual(status[0], 'feedback/message/status')
+            self.assertEqual(status[1]['id'], s.id)
+            self.assertEqual(status[1]['response']['status'], 'success')
+            self.assertEqual(status[1]['response']['s3_response']['key'], s.key)
+            self.assertEqual(prediction, ('feedback/message/prediction', {
+                'source-ref': s.source_ref, 'model-prediction': s.prediction,
+                'config-id': cid, 'metadata': s.metadata}))
+        st = fb.stats()
+        self.assertEqual((st['uploaded'], st['predictions_published'], st['spool_samples']),
+                         (3, 3, 0))
+        self.assertEqual(fb.drain(got.append), 0)   # nothing left
+        fb.close()
+
+    def test_a_failed_upload_keeps_the_sample_and_names_the_exception(self):
+        cid = config_id('fail')
+        spool = helpers.temp_dir('spool')
+        fb, messages = self.open(cid, spool)
+        edgeclass.feedback_publish(cid, b'one', '[1]')
+        edgeclass.feedback_publish(cid, b'two', '[1]')
+
+        def raising(exc):
+            def upload(sample):
+                raise exc
+            return upload
+
+        for exc, error in [(ValueError('no network'), 'ValueError'),
+                           (_NoSuchBucket(), 'NoSuchBucket'),
+                           (KeyboardInterrupt(), 'KeyboardInterrupt'),
+                           (SystemExit(3), 'SystemExit')]:
+            del messages[:]
+            self.assertEqual(fb.drain(raising(exc)), 0)
+            self.assertEqual(len(read_spool(spool)), 2, error)
+            self.assertEqual(len(messages), 1, messages)
+            topic, status = messages[0]
+            self.assertEqual(topic, 'feedback/message/status')
+            self.assertEqual(status['response']['status'], 'fail')
+            self.assertEqual(status['response']['error'], error)
+            self.assertIn('Exception type: %s, error: %s' % (error, exc),
+                          status['response']['error_message'])
+        self.assertEqual(fb.stats()['upload_failures'], 4)
+        got = []
+        self.assertEqual(fb.drain(got.append, max=1), 1)
+        self.assertEqual([s.data for s in got], [b'one'])
+        self.assertEqual([h['config-id'] for h, _ in read_spool(spool)], [cid])
+        with self.assertRaises(TypeError):
+            fb.drain('not callable')
+        with self.assertRaises(ValueError):
+            fb.drain(got.append, max=-1)
+        fb.close()
+        with self.assertRaises(ValueError):
+            fb.drain(got.append)
+
+    def test_the_background_uploader(self):
+        cid = config_id('bg')
+        spool = helpers.temp_dir('spool')
+        fb, messages = self.open(cid, spool)
+        got = []
+        done = threading.Event()
+        fail = [True]
+
+        def upload(sample):
+            if fail[0]:
+                fail[0] = False
+                raise IOError('first try fails')
+            got.append(sample.data)
+            done.set()
+
+        fb.set_upload_callback(upload)
+        edgeclass.feedback_publish(cid, b'background', '[1]')
+        # The first try fails; the retry comes after the 1 s backoff.
+        self.assertTrue(done.wait(15), messages)
+        self.assertEqual(got, [b'background'])
+        deadline = threading.Event()
+        while fb.stats()['predictions_published'] < 1:     # the messages are out
+            deadline.wait(0.01)
+        st = fb.stats()
+        self.assertEqual((st['uploaded'], st['upload_failures'], st['spool_samples']), (1, 1, 0))
+        statuses = [m[1]['response']['status'] for m in messages
+                    if m[0] == 'feedback/message/status']
+        self.assertEqual(statuses, ['fail', 'success'])
+        fb.set_upload_callback(None)
+        edgeclass.feedback_publish(cid, b'stays', '[1]')
+        deadline.wait(0.5)
+        self.assertEqual([b for _, b in read_spool(spool)], [b'stays'])
+        with self.assertRaises(TypeError):
+            fb.set_upload_callback(42)
+        # Left running at close: close stops it.
+        fb.set_upload_callback(lambda sample: None)
+        fb.close()
+
+
 if __name__ == '__main__':
     unittest.main()

@@ -660,6 +660,41 @@ class Feedback(_Owned):
                 _register_message_reset(self)
             check(self._lib.edgeclass_feedback_set_message_callback(self._p(), fn, None))
 
+    def drain(self, upload, max=0):
+        """Upload spooled samples now, on this thread, oldest first, through ``upload(sample)``
+        (an :class:`UploadSample`), until the spool is empty, ``max`` were uploaded (0: no limit)
+        or one upload fails (``edgeclass_feedback_drain``). Returns how many were uploaded.
+
+        An upload succeeds when ``upload`` returns; the sample is then deleted from the spool and
+        the connector's ``success`` status and prediction messages are published. When it raises,
+        the sample stays for a later try and the ``fail`` status names the exception (see
+        :class:`UploadSample`); the exception is not raised here.
+        """
+        if max < 0:
+            raise ValueError('max must be >= 0')
+        fn = _upload_trampoline(upload)
+        count = ctypes.c_size_t(0)
+        check(self._lib.edgeclass_feedback_drain(self._p(), fn, None, int(max),
+                                                 ctypes.byref(count)))
+        return _plain(count.value)
+
+    def set_upload_callback(self, upload):
+        """Upload in the background (``edgeclass_feedback_set_upload_callback``): a library
+        thread calls ``upload(sample)`` for each spooled sample as soon as it is spooled (and for
+        those left from earlier runs), as :meth:`drain` does; after a failure it tries again
+        after a backoff (1 s doubling to 60 s). ``None`` stops it, waiting for the upload in
+        progress. Stopped at :meth:`close` and at interpreter exit.
+        """
+        with _message_lock:
+            if upload is None:
+                fn = _native.edgeclass_upload_fn()      # NULL
+            else:
+                fn = _upload_trampoline(upload)
+                # The library may call it until it is replaced: never collected before.
+                _message_keep.append(fn)
+                _register_upload_reset(self)
+            check(self._lib.edgeclass_feedback_set_upload_callback(self._p(), fn, None))
+
     def flush(self, timeout_ms):
         """Wait until the MQTT broker acknowledged every message, at most ``timeout_ms``
         (``TIMEOUT`` if some are still queued); returns at once without a broker."""
@@ -673,6 +708,101 @@ class Feedback(_Owned):
     def close(self):
         """Close the connector: unregister its config ids (samples stay in the spool)."""
         self._release(self._lib.edgeclass_feedback_close)
+
+
+class UploadSample(object):
+    """One spooled sample, as an upload callback sees it (:meth:`Feedback.drain`,
+    :meth:`Feedback.set_upload_callback`): upload ``data`` (``content_type``) to
+    ``s3://bucket/key`` (``source_ref``).
+
+    Attributes: ``id`` (the sample's UUID), ``config_id``, ``content_type``, ``bucket``, ``key``,
+    ``source_ref``, ``data`` (``bytes``), ``prediction`` (the model prediction, decoded JSON) and
+    ``metadata`` (a dict, with the connector's ``publish-ts``).
+
+    A callback fails an upload by raising: the ``fail`` status's ``error`` is the exception's
+    ``response['Error']['Code']`` when it has one (botocore's ``ClientError``, e.g.
+    ``NoSuchBucket``, as the connector reported), else its class name; its text is the message.
+    """
+
+    __slots__ = ('id', 'config_id', 'content_type', 'bucket', 'key', 'data', 'prediction',
+                 'metadata')
+
+    def __init__(self, c_sample):
+        import json
+        self.id = _decode(c_sample.id)
+        self.config_id = _decode(c_sample.config_id)
+        self.content_type = _decode(c_sample.content_type)
+        self.bucket = _decode(c_sample.bucket)
+        self.key = _decode(c_sample.key)
+        self.data = ctypes.string_at(c_sample.data, c_sample.len) if c_sample.len else b''
+        self.prediction = json.loads(_decode(c_sample.prediction_json))
+        self.metadata = json.loads(_decode(c_sample.metadata_json))
+
+    @property
+    def source_ref(self):
+        """``s3://bucket/key``."""
+        return 's3://%s/%s' % (self.bucket, self.key)
+
+
+def _upload_error_text(exc):
+    """``"Type: message"`` for the library's failure status."""
+    kind = None
+    try:
+        kind = exc.response['Error']['Code']
+    except Exception:
+        pass
+    if not kind or not isinstance(kind, str) or ' ' in kind or ':' in kind:
+        kind = type(exc).__name__
+    return '%s: %s' % (kind, exc)
+
+
+def _upload_trampoline(upload):
+    """The C upload callback calling ``upload(UploadSample)``: 0 when it returns, -1 when it
+    raises (any exception, KeyboardInterrupt included: one that escaped would make ctypes
+    return 0, a success, and the sample would be deleted unuploaded)."""
+    if not callable(upload):
+        raise TypeError('upload must be callable, not %s' % type(upload).__name__)
+
+    def trampoline(user_data, c_sample, _upload=upload):
+        try:
+            sample = c_sample.contents
+            try:
+                _upload(UploadSample(sample))
+                return 0
+            except BaseException as e:     # never unwind into the library
+                text = _upload_error_text(e).encode('utf-8', 'replace')
+                cap = int(sample.error_cap)
+                if sample.error and cap > 0:
+                    text = text[:cap - 1] + b'\0'
+                    ctypes.memmove(sample.error, text, len(text))
+                return -1
+        except BaseException:
+            return -1
+    return _native.edgeclass_upload_fn(trampoline)
+
+
+_upload_handles = []    # weak references to the handles with a background uploader
+
+
+def _register_upload_reset(handle):
+    import atexit
+    import weakref
+    if not _upload_handles:
+        atexit.register(_reset_uploads_at_exit)
+    _upload_handles.append(weakref.ref(handle))
+
+
+def _reset_uploads_at_exit():
+    """Stop every background uploader (waiting for the upload in progress) while Python can
+    still run it."""
+    for ref in _upload_handles:
+        handle = ref()
+        try:
+            if handle is not None and handle._ptr:
+                handle._lib.edgeclass_feedback_set_upload_callback(
+                    handle._ptr, _native.edgeclass_upload_fn(), None)
+        except Exception:
+            pass
 
 
 def _register_message_reset(handle):

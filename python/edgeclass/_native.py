@@ -125,6 +125,30 @@ edgeclass_message_fn = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_char_p,
 
 P = ctypes.POINTER
 
+
+class edgeclass_feedback_sample(ctypes.Structure):
+    """``struct edgeclass_feedback_sample``: one spooled sample, as the upload callback sees it.
+    ``error`` is written, not read: a ``c_void_p`` so ctypes leaves the buffer alone."""
+    _fields_ = [
+        ('id', ctypes.c_char_p),
+        ('config_id', ctypes.c_char_p),
+        ('content_type', ctypes.c_char_p),
+        ('bucket', ctypes.c_char_p),
+        ('key', ctypes.c_char_p),
+        ('data', P(ctypes.c_uint8)),
+        ('len', ctypes.c_size_t),
+        ('prediction_json', ctypes.c_char_p),
+        ('metadata_json', ctypes.c_char_p),
+        ('error', ctypes.c_void_p),
+        ('error_cap', ctypes.c_size_t),
+    ]
+
+
+#: ``typedef int32_t (*edgeclass_upload_fn)(void *user_data,
+#: const struct edgeclass_feedback_sample *sample)``
+edgeclass_upload_fn = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p,
+                                       P(edgeclass_feedback_sample))
+
 #: name -> (restype, argtypes), one entry per exported function of the header.
 PROTOTYPES = {
     'edgeclass_abi_version': (ctypes.c_uint32, []),
@@ -170,17 +194,16 @@ PROTOTYPES = {
     'edgeclass_heap_stats': (c_status, [P(ctypes.c_uint64), P(ctypes.c_uint64)]),
     'edgeclass_heap_reset_peak': (None, []),
     'edgeclass_set_log_callback': (c_status, [edgeclass_log_fn, ctypes.c_void_p, ctypes.c_int32]),
-    # ML Feedback. Handles are opaque pointers; the upload callback and its sample are passed
-    # as void pointers (the Python packages do not upload: see python/README.md).
+    # ML Feedback. Handles are opaque pointers.
     'edgeclass_feedback_open': (c_status, [P(edgeclass_params), P(ctypes.c_void_p)]),
     'edgeclass_feedback_close': (None, [ctypes.c_void_p]),
     'edgeclass_feedback_publish': (c_status, [ctypes.c_char_p, P(ctypes.c_uint8), c_size_t,
                                               ctypes.c_char_p, ctypes.c_char_p,
                                               P(ctypes.c_uint32)]),
-    'edgeclass_feedback_set_upload_callback': (c_status, [ctypes.c_void_p, ctypes.c_void_p,
+    'edgeclass_feedback_set_upload_callback': (c_status, [ctypes.c_void_p, edgeclass_upload_fn,
                                                           ctypes.c_void_p]),
-    'edgeclass_feedback_drain': (c_status, [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p,
-                                            c_size_t, P(c_size_t)]),
+    'edgeclass_feedback_drain': (c_status, [ctypes.c_void_p, edgeclass_upload_fn,
+                                            ctypes.c_void_p, c_size_t, P(c_size_t)]),
     'edgeclass_feedback_set_message_callback': (c_status, [ctypes.c_void_p,
                                                            edgeclass_message_fn,
                                                            ctypes.c_void_p]),
