@@ -1660,3 +1660,307 @@ fn twenty_swaps_under_two_clients_fail_no_request() {
         );
     }
 }
+
+/// Standard base64 (the test's own, for `publish` bodies).
+fn base64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in bytes.chunks(3) {
+        let n = (c[0] as u32) << 16
+            | (*c.get(1).unwrap_or(&0) as u32) << 8
+            | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// One sample value of a `/metrics` family for a connector.
+fn feedback_metric(text: &str, name: &str, connector: &str) -> f64 {
+    let prefix = format!("{name}{{connector=\"{connector}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("{prefix} missing:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+/// The JSON payloads the daemon logged for `topic` (no broker: the log is where they go).
+fn logged_messages(log: &str, topic: &str) -> Vec<Value> {
+    let marker = format!("message on {topic}: ");
+    // Whole lines only: the daemon may be writing the last one.
+    let complete = &log[..log.rfind('\n').map_or(0, |i| i + 1)];
+    complete
+        .lines()
+        .filter_map(|l| l.split_once(&marker).map(|(_, json)| json))
+        .map(|j| serde_json::from_str(j).unwrap_or_else(|e| panic!("{e}: {j}")))
+        .collect()
+}
+
+/// `--feedback-upload-command`: the daemon uploads what its services' classifications and
+/// `POST /feedback/{id}/publish` spool, through the command (which gets each sample as `feedback
+/// drain --command` gives it), logs the connector's messages after each upload, counts them in
+/// /metrics, and backs off a failing upload. `publish` refuses what the library refuses
+/// in-process, with the same code and message.
+#[test]
+fn the_daemon_uploads_feedback_samples_and_publish_goes_through_it() {
+    let dir = scratch("feedback-upload");
+    let spool = dir.join("spool");
+    let uploaded = dir.join("uploaded");
+    std::fs::create_dir_all(&uploaded).unwrap();
+    let script = dir.join("upload.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ \"$EDGECLASS_S3_BUCKET\" = bad-bucket ] && {{ echo refused; exit 3; }}\n\
+             cat > '{u}'/\"$EDGECLASS_SAMPLE_ID.input\" || exit 1\n\
+             printf '%s\\n%s\\n%s\\n%s\\n' \"$EDGECLASS_S3_BUCKET\" \"$EDGECLASS_S3_KEY\" \
+             \"$EDGECLASS_CONFIG_ID\" \"$EDGECLASS_CONTENT_TYPE\" > '{u}'/\"$EDGECLASS_SAMPLE_ID.meta\"\n",
+            u = uploaded.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let map = r#"{"fb-up": {"s3-bucket-name": "my-bucket", "content-type": "image/png",
+        "s3-prefix": "kept", "file-ext": "png"},
+        "fb-bad": {"s3-bucket-name": "bad-bucket", "content-type": "image/png"}}"#;
+    let arn = "arn:aws:greengrass:region::/connectors/MLFeedback/versions/1";
+    let feedback = json!({"Id": "Feedback", "ConnectorArn": arn, "Parameters": {
+        "FeedbackConfigurationMap": map, "EdgeclassSpoolDirectory": spool.to_str().unwrap()}});
+    let p = params(
+        "digits",
+        &tiny(),
+        &[("MLFeedbackConnectorConfigId", "fb-up")],
+    );
+    let d = Daemon::start(
+        &dir,
+        vec![feedback, connector("Digits", p)],
+        &["--feedback-upload-command", script.to_str().unwrap()],
+    );
+    let (_, png) = digits()
+        .into_iter()
+        .find(|(n, _)| n.ends_with(".png"))
+        .unwrap();
+    assert_eq!(d.classify("digits", "image/png", &png).status, 200);
+    let input = b"\x00model input\xff".to_vec();
+    let body = json!({"ModelInput": base64(&input), "ModelPrediction": [0.25, 0.75],
+        "Metadata": {"camera": "c1"}});
+    let r = d.call(
+        "POST",
+        "/feedback/fb-up/publish",
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["outcome"], "spooled");
+    let published_id = r.json()["id"].as_str().unwrap().to_string();
+
+    // Both samples arrive through the command, with what `feedback drain --command` gives it.
+    let t0 = Instant::now();
+    let metas = loop {
+        let metas: Vec<PathBuf> = std::fs::read_dir(&uploaded)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "meta"))
+            .collect();
+        if metas.len() == 2 {
+            break metas;
+        }
+        assert!(
+            t0.elapsed() < time_bound(Duration::from_secs(20)),
+            "uploaded {metas:?}; log: {}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut ids = Vec::new();
+    for m in &metas {
+        let id = m.file_stem().unwrap().to_str().unwrap().to_string();
+        let meta = std::fs::read_to_string(m).unwrap();
+        let data = std::fs::read(uploaded.join(format!("{id}.input"))).unwrap();
+        let want_data = if id == published_id { &input } else { &png };
+        assert_eq!(&data, want_data, "{id}");
+        assert_eq!(
+            meta,
+            format!("my-bucket\nkept/{id}.png\nfb-up\nimage/png\n"),
+            "{id}"
+        );
+        ids.push(id);
+    }
+    assert!(ids.contains(&published_id));
+
+    // After each upload: the success status, then the prediction, in the connector's shapes.
+    let t0 = Instant::now();
+    while logged_messages(&d.log_text(), "feedback/message/prediction").len() < 2 {
+        assert!(
+            t0.elapsed() < time_bound(Duration::from_secs(10)),
+            "{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = d.log_text();
+    let statuses = logged_messages(&log, "feedback/message/status");
+    let predictions = logged_messages(&log, "feedback/message/prediction");
+    assert_eq!((statuses.len(), predictions.len()), (2, 2), "{log}");
+    let in_process_probs = in_process(&params("plain", &tiny(), &[]))
+        .classify("image/png", &png, None)
+        .unwrap()
+        .probs;
+    for id in &ids {
+        let s = statuses.iter().find(|s| s["id"] == id.as_str()).unwrap();
+        assert_eq!(s["response"]["status"], "success", "{s}");
+        assert_eq!(s["response"]["s3_response"]["bucket"], "my-bucket");
+        assert_eq!(
+            s["response"]["s3_response"]["key"],
+            format!("kept/{id}.png")
+        );
+        let source = format!("s3://my-bucket/kept/{id}.png");
+        let p = predictions
+            .iter()
+            .find(|p| p["source-ref"] == source.as_str())
+            .unwrap_or_else(|| panic!("no prediction for {source}: {predictions:?}"));
+        let mut keys: Vec<&str> = p.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort();
+        assert_eq!(
+            keys,
+            ["config-id", "metadata", "model-prediction", "source-ref"]
+        );
+        assert_eq!(p["config-id"], "fb-up");
+        assert!(p["metadata"]["publish-ts"].is_string(), "{p}");
+        let got: Vec<f64> = p["model-prediction"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        if *id == published_id {
+            assert_eq!(got, [0.25, 0.75]);
+            assert_eq!(p["metadata"]["camera"], "c1");
+        } else {
+            assert_eq!(got.len(), in_process_probs.len());
+            for (a, b) in got.iter().zip(&in_process_probs) {
+                assert!((a - *b as f64).abs() < 1e-6, "{got:?} {in_process_probs:?}");
+            }
+        }
+    }
+    let metrics = d.call("GET", "/metrics", &[], b"").text();
+    let m = |name: &str| feedback_metric(&metrics, name, "Feedback");
+    assert_eq!(m("edgeclass_feedback_requests_total"), 2.0);
+    assert_eq!(m("edgeclass_feedback_spooled_total"), 2.0);
+    assert_eq!(m("edgeclass_feedback_uploaded_total"), 2.0);
+    assert_eq!(m("edgeclass_feedback_upload_failures_total"), 0.0);
+    assert_eq!(m("edgeclass_feedback_spool_samples"), 0.0);
+
+    // publish refuses what the library refuses in-process: same code and message. The
+    // reference is this process's own connector of the same configuration.
+    let mut local: BTreeMap<String, String> = BTreeMap::new();
+    local.insert("FeedbackConfigurationMap".into(), map.into());
+    local.insert(
+        "EdgeclassSpoolDirectory".into(),
+        dir.join("local-spool").to_str().unwrap().into(),
+    );
+    let local_fb = edgeclass::feedback::registry::open(&local).unwrap();
+    for (config_id, prediction, metadata) in [
+        ("no-such-config", json!([0.5]), json!(null)),
+        ("bad_id", json!([0.5]), json!(null)),
+        ("fb-up", json!("[NaN]"), json!(null)),
+        ("fb-up", json!(3), json!(null)),
+        ("fb-up", json!([0.5]), json!([1])),
+        ("fb-up", json!([0.5]), json!("{not json")),
+    ] {
+        let body = json!({"ModelInput": "", "ModelPrediction": prediction, "Metadata": metadata});
+        let r = d.call(
+            "POST",
+            &format!("/feedback/{config_id}/publish"),
+            &[],
+            body.to_string().as_bytes(),
+        );
+        let text = |v: &Value| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let meta = (!metadata.is_null()).then(|| text(&metadata));
+        let want = edgeclass::feedback::registry::publish_json(
+            config_id,
+            b"",
+            &text(&prediction),
+            meta.as_deref(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            r.error(),
+            (
+                status::http_status(want.code),
+                want.code,
+                want.message.clone()
+            ),
+            "{config_id} {prediction} {metadata}"
+        );
+    }
+    edgeclass::feedback::registry::close(&local_fb);
+    let too_big = (17u64 << 20).to_string();
+    let (status_, code, message) = d
+        .call(
+            "POST",
+            "/feedback/fb-up/publish",
+            &[("Content-Length", too_big.as_str())],
+            b"",
+        )
+        .error();
+    assert_eq!((status_, code), (413, Code::MemoryLimit), "{message}");
+    let (status_, code, message) = d
+        .call(
+            "POST",
+            "/feedback/fb-up/publish",
+            &[],
+            b"{\"ModelInput\": 1}",
+        )
+        .error();
+    assert_eq!((status_, code), (400, Code::InvalidArgument));
+    assert!(message.contains("base64"), "{message}");
+    assert_eq!(
+        d.call("GET", "/feedback/fb-up/publish", &[], b"").status,
+        405
+    );
+
+    // A failing upload: the fail status names the command's failure, the sample stays, the
+    // failure is counted; requests are served meanwhile.
+    let body = json!({"ModelInput": base64(b"x"), "ModelPrediction": [1.0]});
+    let r = d.call(
+        "POST",
+        "/feedback/fb-bad/publish",
+        &[],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.json()["outcome"], "spooled", "{}", r.text());
+    let bad_id = r.json()["id"].as_str().unwrap().to_string();
+    let t0 = Instant::now();
+    let fail = loop {
+        let log = d.log_text();
+        if let Some(s) = logged_messages(&log, "feedback/message/status")
+            .into_iter()
+            .find(|s| s["id"] == bad_id.as_str())
+        {
+            break s;
+        }
+        assert!(t0.elapsed() < time_bound(Duration::from_secs(10)), "{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(fail["response"]["status"], "fail", "{fail}");
+    assert_eq!(fail["response"]["error"], "CommandFailed", "{fail}");
+    assert_eq!(d.classify("digits", "image/png", &png).status, 200);
+    let metrics = d.call("GET", "/metrics", &[], b"").text();
+    let m = |name: &str| feedback_metric(&metrics, name, "Feedback");
+    assert!(
+        m("edgeclass_feedback_upload_failures_total") >= 1.0,
+        "{metrics}"
+    );
+    assert_eq!(m("edgeclass_feedback_uploaded_total"), 2.0);
+    assert!(!uploaded.join(format!("{bad_id}.meta")).exists());
+}

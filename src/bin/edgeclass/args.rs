@@ -76,6 +76,11 @@ pub struct ServeArgs {
     /// Connections served at once; more wait to be accepted
     #[arg(long, value_name = "N", default_value_t = 256, value_parser = positive)]
     pub max_connections: usize,
+    /// Upload the samples of every ML Feedback connector of the file in the background, each
+    /// through `sh -c CMD` as `edgeclass feedback drain --command` does, and publish the
+    /// connector's success status and prediction messages after each upload
+    #[arg(long, value_name = "CMD")]
+    pub feedback_upload_command: Option<String>,
 }
 
 #[derive(Args)]

@@ -1,5 +1,7 @@
-//! `edgeclass feedback drain --command CMD`'s uploader: a shell command per sample. The CLI's
-//! alone, so it lives here rather than in the library's feedback module.
+//! The command uploader, a shell command per sample: `edgeclass feedback drain --command CMD`
+//! and `edgeclass serve --feedback-upload-command CMD` both run it. The binary's alone (the
+//! library does not start processes), so it lives here rather than in the library's feedback
+//! module.
 
 use std::sync::Arc;
 

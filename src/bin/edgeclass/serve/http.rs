@@ -20,7 +20,8 @@ use edgeclass::{Code, Error, Service};
 use super::state::{Daemon, Entry};
 use super::{metrics, status};
 
-type Answer = Response<Full<Bytes>>;
+/// Every answer of the daemon.
+pub type Answer = Response<Full<Bytes>>;
 
 /// The v2 answer's class count when the request names none (`format=v2` without `top`).
 pub const V2_DEFAULT_TOP: usize = 5;
@@ -69,13 +70,16 @@ enum Route<'a> {
     Invocations,
     Invoke(&'a str),
     Reload(&'a str),
+    Publish(&'a str),
 }
 
 impl Route<'_> {
     fn method(&self) -> Method {
         match self {
             Route::Ping | Route::Services | Route::Metrics => Method::GET,
-            Route::Invocations | Route::Invoke(_) | Route::Reload(_) => Method::POST,
+            Route::Invocations | Route::Invoke(_) | Route::Reload(_) | Route::Publish(_) => {
+                Method::POST
+            }
         }
     }
 }
@@ -91,6 +95,7 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request<Incoming>) -> Result<Answe
         ["invocations"] => Route::Invocations,
         ["services", name, "invocations"] => Route::Invoke(name),
         ["services", name, "reload"] => Route::Reload(name),
+        ["feedback", config_id, "publish"] => Route::Publish(config_id),
         _ => return Ok(routing(404, format!("no route {path}; see docs/serve.md"))),
     };
     let allowed = route.method();
@@ -107,6 +112,7 @@ pub async fn handle(daemon: Arc<Daemon>, req: Request<Incoming>) -> Result<Answe
         Route::Metrics => metrics_text(&daemon),
         Route::Invoke(name) => invoke(&daemon, name, req).await,
         Route::Reload(name) => super::reload::route(&daemon, name, req).await,
+        Route::Publish(config_id) => super::feedback::publish(&daemon, config_id, req).await,
         Route::Invocations => match daemon.names().as_slice() {
             [one] => invoke(&daemon, one, req).await,
             [] => {
@@ -221,12 +227,22 @@ fn metrics_text(daemon: &Daemon) -> Answer {
             })
         })
         .collect();
+    let feedback: Vec<metrics::FeedbackView<'_>> = daemon
+        .feedback
+        .iter()
+        .filter_map(|f| {
+            f.feedback.as_ref().ok().map(|fb| metrics::FeedbackView {
+                connector: &f.id,
+                stats: fb.stats(),
+            })
+        })
+        .collect();
     let heap =
         edgeclass::mem::heap::is_counting().then(|| edgeclass::mem::heap::live_bytes() as u64);
     respond(
         200,
         "text/plain; version=0.0.4; charset=utf-8",
-        metrics::render(&views, heap),
+        metrics::render(&views, &feedback, heap),
     )
 }
 

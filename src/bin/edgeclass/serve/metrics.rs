@@ -116,6 +116,26 @@ pub struct Memory {
     pub request_peak: u64,
 }
 
+/// An ML Feedback connector's counters (`edgeclass::feedback::Feedback::stats`).
+pub struct FeedbackView<'a> {
+    /// Its connector `Id`.
+    pub connector: &'a str,
+    /// Its counters now.
+    pub stats: edgeclass::feedback::FeedbackStats,
+}
+
+/// The feedback families: (name, type, help, the value of a connector's counters).
+type FeedbackPick = fn(&edgeclass::feedback::FeedbackStats) -> u64;
+const FEEDBACK: [(&str, &str, &str, FeedbackPick); 7] = [
+    ("edgeclass_feedback_requests_total", "counter", "ML Feedback requests (classifications of services naming the connector, and publish calls), per connector.", |s| s.requests),
+    ("edgeclass_feedback_spooled_total", "counter", "Samples kept by the sampling strategy and written to the spool, per connector.", |s| s.spooled),
+    ("edgeclass_feedback_dropped_total", "counter", "Samples not kept by the sampling strategy (SampleNotUsed), per connector.", |s| s.dropped_by_strategy),
+    ("edgeclass_feedback_throttled_total", "counter", "Requests ignored because RequestLimit were in progress (Queue.Full), per connector.", |s| s.throttled),
+    ("edgeclass_feedback_uploaded_total", "counter", "Samples uploaded (SampleUploadSuccess), per connector.", |s| s.uploaded),
+    ("edgeclass_feedback_upload_failures_total", "counter", "Failed uploads (SampleUploadFailure; the sample stays and is tried again), per connector.", |s| s.upload_failures),
+    ("edgeclass_feedback_spool_samples", "gauge", "Samples waiting in the spool for upload now, per connector.", |s| s.spool.samples),
+];
+
 /// Write one metric family: HELP, TYPE, then the samples `f` writes.
 fn family(out: &mut String, name: &str, kind: &str, help: &str, f: impl FnOnce(&mut String)) {
     let _ = writeln!(out, "# HELP {name} {help}");
@@ -124,7 +144,11 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str, f: impl FnOnce(&
 }
 
 /// The whole `/metrics` text.
-pub fn render(services: &[ServiceView<'_>], heap_live: Option<u64>) -> String {
+pub fn render(
+    services: &[ServiceView<'_>],
+    feedback: &[FeedbackView<'_>],
+    heap_live: Option<u64>,
+) -> String {
     let mut o = String::new();
     family(&mut o, "edgeclass_service_loaded", "gauge", "1 when the service's model is loaded and serving, 0 when its configuration or load failed.", |o| {
         for s in services {
@@ -233,5 +257,17 @@ pub fn render(services: &[ServiceView<'_>], heap_live: Option<u64>) -> String {
             let _ = writeln!(o, "edgeclass_reloads_total{{service=\"{}\",result=\"failed\"}} {failed}", esc(s.name));
         }
     });
+    for (name, kind, help, pick) in FEEDBACK {
+        family(&mut o, name, kind, help, |o| {
+            for f in feedback {
+                let _ = writeln!(
+                    o,
+                    "{name}{{connector=\"{}\"}} {}",
+                    esc(f.connector),
+                    pick(&f.stats)
+                );
+            }
+        });
+    }
     o
 }

@@ -3,10 +3,11 @@
 //!
 //! Layout: `state` opens the services; `http` routes requests to them (classification on
 //! tokio's blocking pool, never on the I/O workers); `status` is the error code → HTTP status
-//! table; `metrics` the Prometheus text; `reload` the hot swap; `notify` sd_notify. This module
+//! table; `metrics` the Prometheus text; `feedback` the ML Feedback uploads and `publish`; `reload` the hot swap; `notify` sd_notify. This module
 //! binds the listeners and runs the lifecycle: load → listen → `READY=1` → serve → SIGTERM or
 //! SIGINT → `STOPPING=1`, stop accepting, drain the requests in flight → exit 0.
 
+mod feedback;
 mod http;
 mod listen;
 mod metrics;
@@ -95,6 +96,7 @@ fn serve(args: &ServeArgs) -> edgeclass::Result<()> {
         );
     }
     let daemon = Arc::new(Daemon::open(&args.config)?);
+    feedback::start(&daemon, args.feedback_upload_command.as_deref())?;
     let loaded = daemon.services.iter().filter(|e| e.service.is_ok()).count();
     log::info!(
         "{loaded} of {} service(s) serving{}",

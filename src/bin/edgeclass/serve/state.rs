@@ -39,7 +39,10 @@ impl BodyRoom {
         let b = s.budget();
         // Whole KiB per body, as each request reserves them.
         let kib = 2 * b.workers.max(1) * b.image_bytes.div_ceil(1024);
-        let kib = kib.clamp(1, u32::MAX as u64) as u32;
+        BodyRoom::of_kib(kib.clamp(1, u32::MAX as u64) as u32)
+    }
+
+    fn of_kib(kib: u32) -> BodyRoom {
         BodyRoom {
             room: Arc::new(tokio::sync::Semaphore::new(kib as usize)),
             kib,
@@ -51,6 +54,8 @@ impl BodyRoom {
 pub struct FeedbackEntry {
     /// Its connector, as messages name it.
     pub connector: String,
+    /// Its `Id` (else `Connectors[i]`): its label in `/metrics`.
+    pub id: String,
     /// The open connector, or why it is not.
     pub feedback: std::result::Result<Arc<Feedback>, Error>,
 }
@@ -61,6 +66,8 @@ pub struct Daemon {
     pub services: Vec<Entry>,
     /// The ML Feedback connectors, in file order.
     pub feedback: Vec<FeedbackEntry>,
+    /// Room for `publish` bodies held at once, in KiB: twice `feedback::PUBLISH_BODY_MAX`.
+    pub publish_bodies: BodyRoom,
 }
 
 impl Daemon {
@@ -72,6 +79,7 @@ impl Daemon {
         let mut daemon = Daemon {
             services: Vec::new(),
             feedback: Vec::new(),
+            publish_bodies: BodyRoom::of_kib((2 * super::feedback::PUBLISH_BODY_MAX / 1024) as u32),
         };
         for c in connectors.iter().filter(|c| c.kind == Kind::Feedback) {
             let connector = c.label();
@@ -84,6 +92,10 @@ impl Daemon {
                 Err(e) => log::error!("ML Feedback connector {connector}: {e}"),
             }
             daemon.feedback.push(FeedbackEntry {
+                id: c
+                    .id
+                    .clone()
+                    .unwrap_or_else(|| format!("Connectors[{}]", c.index)),
                 connector,
                 feedback: opened,
             });
