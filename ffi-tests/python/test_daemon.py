@@ -1,8 +1,10 @@
 """``invoke_inference_service`` through the ``edgeclass serve`` daemon (``EDGECLASS_SOCKET``):
 the same answers, checks and exceptions as in-process, from several threads, across a daemon
-kill and restart, and in a ``fork()`` child. The daemon is the real binary
-(``$EDGECLASS_CLI``, else target/release/edgeclass)."""
+kill and restart, and in a ``fork()`` child. Feedback ``publish`` through it: the same outcomes
+and exceptions as in-process, and the daemon's uploader command gets the samples. The daemon is
+the real binary (``$EDGECLASS_CLI``, else target/release/edgeclass)."""
 
+import json
 import os
 import signal
 import socket
@@ -43,7 +45,8 @@ def _images():
 class Daemon(object):
     """``edgeclass serve`` on a scratch socket, serving a services file."""
 
-    def __init__(self, services_path):
+    def __init__(self, services_path, extra=()):
+        self.extra = list(extra)
         self.dir = tempfile.mkdtemp(prefix='edgeclass-daemon-')
         self.socket = os.path.join(self.dir, 'edgeclass.sock')
         self.services = services_path
@@ -54,7 +57,7 @@ class Daemon(object):
         if not os.path.exists(CLI):
             raise AssertionError('the edgeclass CLI is missing: %s (EDGECLASS_CLI)' % CLI)
         self.proc = subprocess.Popen([CLI, 'serve', '--config', self.services,
-                                      '--socket', self.socket],
+                                      '--socket', self.socket] + self.extra,
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -299,6 +302,110 @@ class ClientReadsAnswers(unittest.TestCase):
             for n in range(4):
                 self.assertEqual(_outcome(client, b'\x89PNG', 'image/png'),
                                  ('ok', ('[%d]' % n).encode()))
+
+
+FEEDBACK_ARN = 'arn:aws:greengrass:region::/connectors/MLFeedback/versions/1'
+
+
+def _feedback_entry(spool):
+    configs = {
+        'daemon-fb': {'s3-bucket-name': 'daemon-bucket', 'content-type': 'image/png',
+                      's3-prefix': 'lambda', 'file-ext': 'png'},
+        'daemon-drop': {'s3-bucket-name': 'daemon-bucket', 'content-type': 'image/png',
+                        'sampling-strategy': {'strategy-name': 'LEAST_CONFIDENCE',
+                                              'threshold': 0.1}},
+    }
+    return {'Id': 'Feedback', 'ConnectorArn': FEEDBACK_ARN, 'Parameters': {
+        'FeedbackConfigurationMap': json.dumps(configs), 'EdgeclassSpoolDirectory': spool}}
+
+
+def _publish_outcome(**kwargs):
+    """None, or (exception class name, code, message) of one publish."""
+    try:
+        ml.client('feedback').publish(**kwargs)
+        return None
+    except Exception as e:
+        return (type(e).__name__, getattr(e, 'code', None), str(e))
+
+
+class FeedbackThroughTheDaemon(unittest.TestCase):
+
+    def test_publish_answers_as_in_process_and_the_daemon_uploads(self):
+        scratch = tempfile.mkdtemp(prefix='edgeclass-daemon-fb-')
+        uploaded = os.path.join(scratch, 'uploaded')
+        os.mkdir(uploaded)
+        script = os.path.join(scratch, 'upload.sh')
+        with open(script, 'w') as f:
+            f.write('#!/bin/sh\ncat > "%s/$EDGECLASS_SAMPLE_ID.input" && '
+                    'echo "$EDGECLASS_S3_KEY" > "%s/$EDGECLASS_SAMPLE_ID.key"\n'
+                    % (uploaded, uploaded))
+        os.chmod(script, 0o755)
+        services = helpers.write_services({'Connectors': [
+            _feedback_entry(os.path.join(scratch, 'daemon-spool'))]})
+        d = Daemon(services, ['--feedback-upload-command', script]).start()
+        png = helpers.read(os.path.join(helpers.DIGITS, 'digit07_label3_28x28.png'))
+        calls = [
+            dict(ConfigId='daemon-fb', ModelInput=png, ModelPrediction=[0.2, 0.8],
+                 Metadata={'camera': 'c1'}),
+            dict(ConfigId='daemon-fb', ModelInput=bytearray(b'\0\xff'),
+                 ModelPrediction={'boxes': []}),
+            dict(ConfigId='daemon-drop', ModelInput=png, ModelPrediction=[0.5, 0.5]),
+            dict(ConfigId='no-such-config', ModelInput=png, ModelPrediction=[1.0]),
+            dict(ConfigId='daemon-fb', ModelInput=png, ModelPrediction=[float('nan')]),
+            dict(ConfigId='daemon-fb', ModelInput=png, ModelPrediction=[1.0],
+                 Metadata={'x': float('inf')}),
+            dict(ConfigId='bad_id', ModelInput=png, ModelPrediction=[1.0]),
+            dict(ConfigId='daemon-fb', ModelInput=u'text', ModelPrediction=[1.0]),
+            dict(ConfigId='daemon-fb', ModelInput=png, ModelPrediction='[1.0]'),
+            dict(ConfigId='daemon-fb', ModelInput=png, ModelPrediction=[1.0], Metadata=None),
+            dict(ConfigId='daemon-fb', ModelPrediction=[1.0]),
+        ]
+        try:
+            # The reference: the same connector in this process (its own spool).
+            local = helpers.write_services({'Connectors': [
+                _feedback_entry(os.path.join(scratch, 'local-spool'))]})
+            with _Env(EDGECLASS_SOCKET=None, EDGECLASS_SERVICES=local):
+                want = [_publish_outcome(**c) for c in calls]
+            self.assertEqual(want[:3], [None, None, None])
+            self.assertEqual(want[3][:2], ('GreengrassFeedbackException',
+                                           edgeclass.INVALID_ARGUMENT))
+            self.assertEqual(want[4][:2], ('GreengrassFeedbackException',
+                                           edgeclass.INVALID_ARGUMENT))
+            with _Env(EDGECLASS_SOCKET=d.socket,
+                      EDGECLASS_SERVICES=os.path.join(scratch, 'no-such-file.json')):
+                got = [_publish_outcome(**c) for c in calls]
+                # Nobody on the socket.
+                with _Env(EDGECLASS_SOCKET=os.path.join(scratch, 'nobody.sock')):
+                    gone = _publish_outcome(**calls[0])
+            for c, w, g in zip(calls, want, got):
+                if w is None:
+                    self.assertIsNone(g, c)
+                    continue
+                # Same class and code; the message is the library's (the daemon's names it
+                # instead of the services file, and has no "(CODE)" suffix).
+                self.assertEqual(g[:2], w[:2], c)
+                core = w[2].split(' (INVALID_ARGUMENT)')[0].split('; the services file')[0]
+                self.assertIn(core, g[2], c)
+            self.assertIn('edgeclass daemon at', got[3][2])
+            self.assertEqual(gone[:2], ('GreengrassDependencyException', None))
+            self.assertIn('nobody.sock', gone[2])
+            # The two kept samples reach the uploader command (the dropped one does not).
+            deadline = time.time() + 20
+            while len([n for n in os.listdir(uploaded) if n.endswith('.key')]) < 2:
+                self.assertLess(time.time(), deadline, d.text())
+                time.sleep(0.02)
+            time.sleep(0.2)
+            keys = sorted(n for n in os.listdir(uploaded) if n.endswith('.key'))
+            self.assertEqual(len(keys), 2, keys)
+            inputs = []
+            for k in keys:
+                sid = k[:-len('.key')]
+                with open(os.path.join(uploaded, k)) as f:
+                    self.assertEqual(f.read(), 'lambda/%s.png\n' % sid)
+                inputs.append(helpers.read(os.path.join(uploaded, sid + '.input')))
+            self.assertEqual(sorted(inputs), sorted([png, b'\0\xff']))
+        finally:
+            self.assertEqual(d.stop(), 0)
 
 
 class DaemonRestarts(unittest.TestCase):

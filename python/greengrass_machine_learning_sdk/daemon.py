@@ -1,4 +1,5 @@
-"""The ``edgeclass serve`` daemon as the inference service: HTTP/1.1 over its Unix socket.
+"""The ``edgeclass serve`` daemon as the inference service and the ML Feedback connector:
+HTTP/1.1 over its Unix socket.
 
 One daemon loads each model once for every process of the device, as the connector did. A
 Lambda reaches it when:
@@ -6,6 +7,9 @@ Lambda reaches it when:
 - ``$EDGECLASS_SOCKET`` names its socket, or
 - ``$EDGECLASS_SERVICES`` is unset (no services file chosen for this process) and the daemon's
   default socket ``/run/edgeclass/edgeclass.sock`` exists.
+
+The same rule sends feedback ``publish`` to the daemon (``POST /feedback/{ConfigId}/publish``),
+whose ML Feedback connectors spool, upload and publish the connector's messages.
 
 Otherwise the services are opened in the calling process (``services.py``). The answers, the
 argument checks and the exceptions are the same either way: the daemon's JSON error body carries
@@ -19,6 +23,7 @@ call after a daemon restart connects again by itself.
 Standard library only (Python 2.7, 3.7 and later).
 """
 
+import base64
 import json
 import os
 import socket
@@ -313,6 +318,34 @@ def invoke(path, algo_type, service_name, content_type, body):
                                      headers={'Content-Type': content_type})
     if status == 200:
         return answer
+    error = error_of(status, reason, answer)
+    if error is None:
+        raise GreengrassDependencyException(
+            'the edgeclass daemon at %s answered %d %s: %r'
+            % (path, status, reason, answer[:200]))
+    raise error
+
+
+def publish(path, config_id, model_input, prediction_json, metadata_json):
+    """The SDK's feedback ``publish`` on the daemon at ``path``: the outcome's name
+    (``'spooled'``, ``'dropped_by_strategy'``, ``'throttled'``). ``prediction_json`` and
+    ``metadata_json`` are JSON text, sent as it is so the daemon judges it as the library does
+    in-process. Raises :class:`edgeclass.EdgeclassError` for the daemon's refusals and
+    :class:`GreengrassDependencyException` when the daemon cannot answer."""
+    data = body_data(model_input, 'the model input')
+    body = json.dumps({
+        'ModelInput': base64.b64encode(bytes(data)).decode('ascii'),
+        'ModelPrediction': prediction_json,
+        'Metadata': metadata_json,
+    })
+    url = '/feedback/%s/publish' % _quote(config_id, safe='')
+    status, reason, answer = request(path, 'POST', url, body=body.encode('ascii'),
+                                     headers={'Content-Type': 'application/json'})
+    if status == 200:
+        try:
+            return json.loads(answer.decode('utf-8'))['outcome']
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            pass
     error = error_of(status, reason, answer)
     if error is None:
         raise GreengrassDependencyException(

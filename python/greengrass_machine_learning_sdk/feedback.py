@@ -5,6 +5,11 @@ IPC), which sampled it and uploaded it to S3. Here the connector is edgeclass's:
 the ML Feedback connector of the services file (see ``greengrass_machine_learning_sdk.services``),
 samples with the configuration's strategy, and writes each kept sample to its spool directory
 (``EdgeclassSpoolDirectory``), where it waits for an uploader (``edgeclass feedback drain``).
+
+When the ``edgeclass serve`` daemon is the inference service (``daemon.py`` says when),
+``publish`` goes to the daemon's connector instead, with the same checks and exceptions; the
+daemon uploads the samples (``--feedback-upload-command``) and publishes the connector's
+messages.
 """
 
 import json
@@ -13,7 +18,7 @@ import re
 
 import edgeclass
 
-from . import services
+from . import daemon, services
 from .exception import GreengrassDependencyException
 
 CONFIG_ID = 'ConfigId'
@@ -111,6 +116,23 @@ class Client(object):
         prediction_json = json.dumps(prediction)
         metadata_json = json.dumps(metadata)
         model_input = kwargs.get(MODEL_INPUT)
+
+        socket_path = daemon.socket_path()
+        if socket_path is not None:
+            try:
+                outcome = daemon.publish(socket_path, config_id, model_input, prediction_json,
+                                         metadata_json)
+            except edgeclass.EdgeclassError as e:
+                message = e.message
+                if e.code == edgeclass.INVALID_ARGUMENT and \
+                        'no open ML Feedback connector' in message:
+                    message = '%s; the edgeclass daemon at %s serves no ML Feedback connector ' \
+                        'with it' % (message, socket_path)
+                exc = GreengrassFeedbackException(message, e)
+                exc.__cause__ = e
+                raise exc
+            _log.debug('ML Feedback %s (daemon %s): %s', config_id, socket_path, outcome)
+            return None
 
         in_file = services.ensure_feedback_open(config_id)
         try:
