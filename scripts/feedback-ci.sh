@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # ML Feedback tests that need a real MQTT broker: installs mosquitto (Debian package; the tests
 # start and stop their own broker on 127.0.0.1, on a free port) and runs, with the mqtt feature,
-# the broker test (required here, never skipped), the spool/crash/CLI tests and the unit tests.
+# the broker tests (required here, never skipped: the library's hub across a broker restart, and
+# a Python Lambda publishing through `edgeclass serve --feedback-upload-command` whose messages
+# reach the broker; $EDGECLASS_PYTHON, default python3, runs the Lambda), the spool/crash/CLI
+# tests and the unit tests.
 #   scripts/feedback-ci.sh        (from .ci/run; CARGO_TARGET_DIR is honoured)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +20,10 @@ if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto
     systemctl stop mosquitto || true
 fi
 
+if ! command -v "${EDGECLASS_PYTHON:-python3}" >/dev/null 2>&1; then
+    echo "feedback-ci: ${EDGECLASS_PYTHON:-python3} (EDGECLASS_PYTHON) is needed for the Python Lambda test" >&2
+    exit 2
+fi
 export EDGECLASS_REQUIRE_MOSQUITTO=1
 cargo test --release --locked --features mqtt --test feedback_mqtt --test feedback
 cargo test --release --locked --features mqtt --lib feedback

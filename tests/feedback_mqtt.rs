@@ -3,8 +3,12 @@
 //! service classifying the fixture images. The broker is stopped mid-run and restarted: every
 //! message within the queue bound arrives, the excess is counted, nothing else is lost.
 //!
+//! A second test is issue 17's "feedback end to end from Python": a Python Lambda
+//! (`python/examples/feedback_lambda.py`) classifies and publishes through `edgeclass serve`,
+//! whose uploader command ships the sample, and the broker gets the connector's messages.
+//!
 //! Needs the `mqtt` feature and the `mosquitto` binary (Debian package `mosquitto`); without the
-//! binary the test is skipped with a message, unless `EDGECLASS_REQUIRE_MOSQUITTO=1`.
+//! binary the tests are skipped with a message, unless `EDGECLASS_REQUIRE_MOSQUITTO=1`.
 #![cfg(feature = "mqtt")]
 
 mod common;
@@ -33,6 +37,18 @@ fn mosquitto() -> Option<PathBuf> {
     dirs.into_iter()
         .map(|d| d.join("mosquitto"))
         .find(|p| p.is_file())
+}
+
+/// The broker binary; None (the test skips) when it is missing and not required.
+fn required_mosquitto() -> Option<PathBuf> {
+    let found = mosquitto();
+    if found.is_none() {
+        if std::env::var("EDGECLASS_REQUIRE_MOSQUITTO").as_deref() == Ok("1") {
+            panic!("EDGECLASS_REQUIRE_MOSQUITTO=1 but no mosquitto binary was found (apt-get install mosquitto)");
+        }
+        eprintln!("skipped: mosquitto is not installed (apt-get install mosquitto; EDGECLASS_REQUIRE_MOSQUITTO=1 makes this a failure)");
+    }
+    found
 }
 
 /// A mosquitto child process bound to 127.0.0.1 only.
@@ -159,8 +175,8 @@ fn distinct(v: &[Msg]) -> usize {
     s.len()
 }
 
-fn subscribe(port: u16, inbox: Arc<Inbox>) {
-    let mut o = MqttOptions::new("edgeclass-test-sub", "127.0.0.1", port);
+fn subscribe(port: u16, inbox: Arc<Inbox>, client_id: &str) {
+    let mut o = MqttOptions::new(client_id, "127.0.0.1", port);
     o.set_clean_session(false)
         .set_keep_alive(Duration::from_secs(5))
         .set_max_packet_size(1 << 20, 1 << 20);
@@ -231,11 +247,7 @@ const QUEUE_LIMIT: usize = 9;
 
 #[test]
 fn messages_reach_a_real_broker_across_a_restart() {
-    let Some(exe) = mosquitto() else {
-        if std::env::var("EDGECLASS_REQUIRE_MOSQUITTO").as_deref() == Ok("1") {
-            panic!("EDGECLASS_REQUIRE_MOSQUITTO=1 but no mosquitto binary was found (apt-get install mosquitto)");
-        }
-        eprintln!("skipped: mosquitto is not installed (apt-get install mosquitto; EDGECLASS_REQUIRE_MOSQUITTO=1 makes this a failure)");
+    let Some(exe) = required_mosquitto() else {
         return;
     };
     let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
@@ -245,7 +257,7 @@ fn messages_reach_a_real_broker_across_a_restart() {
     ));
     let mut broker = Broker::start(exe, &root.join("broker"));
     let inbox = Arc::new(Inbox::default());
-    subscribe(broker.port, inbox.clone());
+    subscribe(broker.port, inbox.clone(), "edgeclass-test-sub");
     let t0 = Instant::now();
     while !*inbox.subscribed.lock().unwrap() {
         assert!(t0.elapsed() < Duration::from_secs(10), "no SUBACK");
@@ -441,4 +453,249 @@ fn assert_same(got: &[Msg], want: &[Msg]) {
         missing.is_empty() && extra.is_empty(),
         "missing {missing:#?}\nunexpected {extra:#?}"
     );
+}
+
+/// Python's `str(datetime)`: `YYYY-MM-DD HH:MM:SS[.ffffff]` (no fraction when it is zero).
+fn is_python_datetime(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    (b.len() == 19 || b.len() == 26)
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b' '
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19)
+        && (b.len() == 19 || (b[19] == b'.' && digits(20..26)))
+}
+
+/// A UUID as the connector's ids are: 8-4-4-4-12 lowercase hex.
+fn is_uuid(s: &str) -> bool {
+    let parts: Vec<&str> = s.split('-').collect();
+    parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
+        && parts.iter().all(|p| {
+            p.bytes()
+                .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+        })
+}
+
+/// Issue 17, item 6: a Python Lambda (`python/examples/feedback_lambda.py`, the SDK with
+/// `EDGECLASS_SOCKET` set) classifies through `edgeclass serve` and `publish`es the image and its
+/// prediction; the daemon's `--feedback-upload-command` (a script writing what it got into a
+/// scratch directory) uploads the sample; a real mosquitto gets the `success` status and the
+/// prediction message. The messages are checked against the connector's documented shapes
+/// (../shared/notes/formats.md section 6), the upload against the Lambda's input, the prediction
+/// against this process's own classification of the image.
+#[cfg(feature = "serve")]
+#[test]
+fn a_python_lambda_publishes_through_the_daemon_to_a_real_broker() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::net::UnixStream;
+
+    let Some(exe) = required_mosquitto() else {
+        return;
+    };
+    let python = std::env::var("EDGECLASS_PYTHON").unwrap_or_else(|_| "python3".into());
+    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+        "feedback-lambda-{}-{}",
+        std::process::id(),
+        feedback::new_uuid()
+    ));
+    let broker = Broker::start(exe, &root.join("broker"));
+    let inbox = Arc::new(Inbox::default());
+    subscribe(broker.port, inbox.clone(), "edgeclass-test-lambda-sub");
+    let t0 = Instant::now();
+    while !*inbox.subscribed.lock().unwrap() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no SUBACK");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+
+    let uploaded = root.join("uploaded");
+    std::fs::create_dir_all(&uploaded).unwrap();
+    let script = root.join("upload.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\ncat > '{u}'/\"$EDGECLASS_SAMPLE_ID.input\" || exit 1\n\
+             printf '%s\\n%s\\n%s\\n' \"$EDGECLASS_S3_BUCKET\" \"$EDGECLASS_S3_KEY\" \
+             \"$EDGECLASS_CONTENT_TYPE\" > '{u}'/\"$EDGECLASS_SAMPLE_ID.meta\"\n",
+            u = uploaded.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let map = r#"{"lambda-fb": {"s3-bucket-name": "lambda-bucket", "content-type": "image/jpeg",
+        "s3-prefix": "from-lambda", "file-ext": "jpg"}}"#;
+    let services = serde_json::json!({"Connectors": [
+        {"Id": "Feedback", "ConnectorArn": "arn:aws:greengrass:region::/connectors/MLFeedback/versions/1",
+         "Parameters": {"FeedbackConfigurationMap": map,
+            "EdgeclassSpoolDirectory": root.join("spool").to_str().unwrap(),
+            "EdgeclassMqttHost": "127.0.0.1", "EdgeclassMqttPort": broker.port.to_string(),
+            "EdgeclassMqttClientId": "edgeclass-lambda-pub"}},
+        {"Id": "Classifier", "ConnectorArn": "arn:aws:greengrass:region::/connectors/ImageClassificationx86-64/versions/2",
+         "Parameters": {"MLModelDestinationPath": fixtures().join("tiny-trained").to_str().unwrap(),
+            "LocalInferenceServiceName": "lambda-svc", "LocalInferenceServiceTimeoutSeconds": "10",
+            "LocalInferenceServiceMemoryLimitKB": "100000"}}]});
+    let services_path = root.join("services.json");
+    std::fs::write(&services_path, services.to_string()).unwrap();
+    let socket = root.join("edgeclass.sock");
+    let log = root.join("daemon.log");
+    let mut daemon = common::target_command(env!("CARGO_BIN_EXE_edgeclass"))
+        .args(["serve", "--config"])
+        .arg(&services_path)
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--feedback-upload-command")
+        .arg(&script)
+        .env_remove("EDGECLASS_SOCKET")
+        .env_remove("NOTIFY_SOCKET")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    struct Kill<'a>(&'a mut Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let daemon = Kill(&mut daemon);
+    let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
+    // Ready when GET /ping answers 200 (the service and the feedback connector are open).
+    let t0 = Instant::now();
+    loop {
+        let ok = UnixStream::connect(&socket).ok().and_then(|mut s| {
+            s.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .ok()?;
+            let mut answer = String::new();
+            s.read_to_string(&mut answer).ok()?;
+            Some(answer.starts_with("HTTP/1.1 200"))
+        });
+        if ok == Some(true) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < common::time_bound(Duration::from_secs(60)),
+            "the daemon did not get ready: {}",
+            log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let image = fixtures().join("tiny-trained/images/digit00_label0_28x28.jpg");
+    let lambda = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/examples/feedback_lambda.py");
+    let out = Command::new(&python)
+        .arg(&lambda)
+        .arg(&image)
+        .args(["lambda-svc", "lambda-fb", r#"{"camera": "front-door"}"#])
+        .env(
+            "PYTHONPATH",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("python"),
+        )
+        .env("EDGECLASS_SOCKET", &socket)
+        // A services file that does not exist: a call that went in-process would fail.
+        .env("EDGECLASS_SERVICES", root.join("no-such-services.json"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} (EDGECLASS_PYTHON): {e}"));
+    assert!(
+        out.status.success(),
+        "the Lambda failed: {}\ndaemon: {}",
+        String::from_utf8_lossy(&out.stderr),
+        log_text()
+    );
+    let printed: Vec<f64> = serde_json::from_slice(&out.stdout).unwrap();
+    let bytes = std::fs::read(&image).unwrap();
+    let reference = Service::open(
+        ServiceConfig::from_parameters(
+            &[
+                (
+                    "MLModelDestinationPath",
+                    fixtures().join("tiny-trained").to_str().unwrap(),
+                ),
+                ("LocalInferenceServiceName", "lambda-reference"),
+                ("LocalInferenceServiceTimeoutSeconds", "30"),
+                ("LocalInferenceServiceMemoryLimitKB", "200000"),
+            ]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        )
+        .unwrap(),
+    )
+    .unwrap()
+    .classify("image/jpeg", &bytes, None)
+    .unwrap()
+    .probs;
+    assert_eq!(printed.len(), reference.len());
+    for (a, b) in printed.iter().zip(&reference) {
+        assert!((a - *b as f64).abs() < 1e-6, "{printed:?} {reference:?}");
+    }
+
+    // The broker gets the success status and the prediction message.
+    let got = inbox.wait_for(2, common::time_bound(Duration::from_secs(20)));
+    assert_eq!(distinct(&got), 2, "{got:?}\ndaemon: {}", log_text());
+    let of = |topic: &str| -> Value {
+        let (_, payload) = got
+            .iter()
+            .find(|(t, _)| t == topic)
+            .unwrap_or_else(|| panic!("nothing on {topic}: {got:?}"));
+        serde_json::from_slice(payload).unwrap()
+    };
+    let status = of("feedback/message/status");
+    let keys = |v: &Value| -> Vec<String> {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&status), ["id", "response"], "{status}");
+    let id = status["id"].as_str().unwrap();
+    assert!(is_uuid(id), "{status}");
+    assert_eq!(status["response"]["status"], "success", "{status}");
+    let s3 = &status["response"]["s3_response"];
+    assert_eq!(s3["bucket"], "lambda-bucket", "{status}");
+    assert_eq!(s3["key"], format!("from-lambda/{id}.jpg"), "{status}");
+    let prediction = of("feedback/message/prediction");
+    assert_eq!(
+        keys(&prediction),
+        ["config-id", "metadata", "model-prediction", "source-ref"],
+        "{prediction}"
+    );
+    assert_eq!(
+        prediction["source-ref"],
+        format!("s3://lambda-bucket/from-lambda/{id}.jpg")
+    );
+    assert_eq!(prediction["config-id"], "lambda-fb");
+    let sent: Vec<f64> = prediction["model-prediction"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(sent, printed, "the prediction the Lambda published");
+    let metadata = prediction["metadata"].as_object().unwrap();
+    assert_eq!(metadata.len(), 2, "{prediction}");
+    assert_eq!(metadata["camera"], "front-door");
+    let ts = metadata["publish-ts"].as_str().unwrap();
+    assert!(is_python_datetime(ts), "publish-ts {ts:?}");
+
+    // What the uploader command got: the Lambda's model input, for that bucket and key.
+    assert_eq!(
+        std::fs::read(uploaded.join(format!("{id}.input"))).unwrap(),
+        bytes
+    );
+    assert_eq!(
+        std::fs::read_to_string(uploaded.join(format!("{id}.meta"))).unwrap(),
+        format!("lambda-bucket\nfrom-lambda/{id}.jpg\nimage/jpeg\n")
+    );
+    drop(daemon);
+    drop(broker);
+    let _ = std::fs::remove_dir_all(&root);
 }
