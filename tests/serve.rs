@@ -1690,7 +1690,8 @@ fn feedback_metric(text: &str, name: &str, connector: &str) -> f64 {
         .unwrap()
 }
 
-/// The JSON payloads the daemon logged for `topic` (no broker: the log is where they go).
+/// The JSON payloads the daemon logged for `topic` (at debug level; no broker: the log is
+/// where they go).
 fn logged_messages(log: &str, topic: &str) -> Vec<Value> {
     let marker = format!("message on {topic}: ");
     // Whole lines only: the daemon may be writing the last one.
@@ -1737,10 +1738,12 @@ fn the_daemon_uploads_feedback_samples_and_publish_goes_through_it() {
         &tiny(),
         &[("MLFeedbackConnectorConfigId", "fb-up")],
     );
-    let d = Daemon::start(
+    // The messages go to the log at debug level when the connector has no broker.
+    let d = Daemon::start_env(
         &dir,
         vec![feedback, connector("Digits", p)],
         &["--feedback-upload-command", script.to_str().unwrap()],
+        &[("EDGECLASS_LOG", "debug")],
     );
     let (_, png) = digits()
         .into_iter()

@@ -31,18 +31,18 @@ pub const PUBLISH_READ_TIMEOUT: Duration = Duration::from_secs(30);
 pub fn start(daemon: &Daemon, command: Option<&str>) -> edgeclass::Result<()> {
     for f in &daemon.feedback {
         let Ok(fb) = &f.feedback else { continue };
-        // Without a broker the log is where the messages go; with one, it is a debug trace.
-        let to_broker = fb.config().mqtt.is_some();
+        // At debug level: a status message per classification at info would flood the log of
+        // a busy daemon. Without a broker, say once where the messages can be seen.
+        if fb.config().mqtt.is_none() {
+            log::info!(
+                "{}: no EdgeclassMqttHost: its status and prediction messages go to the log only, at debug level (EDGECLASS_LOG=debug)",
+                f.connector
+            );
+        }
         let connector = f.connector.clone();
         fb.set_message_callback(Some(std::sync::Arc::new(
             move |topic: &str, payload: &[u8]| {
-                let level = if to_broker {
-                    log::Level::Debug
-                } else {
-                    log::Level::Info
-                };
-                log::log!(
-                    level,
+                log::debug!(
                     "{connector}: message on {topic}: {}",
                     String::from_utf8_lossy(payload)
                 );
