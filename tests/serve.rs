@@ -1967,3 +1967,94 @@ fn the_daemon_uploads_feedback_samples_and_publish_goes_through_it() {
     assert_eq!(m("edgeclass_feedback_uploaded_total"), 2.0);
     assert!(!uploaded.join(format!("{bad_id}.meta")).exists());
 }
+
+/// An upload command that hangs is killed after `--feedback-upload-timeout`: the upload fails
+/// (`CommandTimedOut`, counted; the sample stays) instead of holding the connector's uploads,
+/// and the daemon serves meanwhile. `feedback drain --timeout` is the same uploader.
+#[test]
+fn a_hanging_upload_command_is_killed_after_its_timeout() {
+    let dir = scratch("feedback-timeout");
+    let spool = dir.join("spool");
+    let map = r#"{"fb-slow": {"s3-bucket-name": "my-bucket", "content-type": "image/png"}}"#;
+    let arn = "arn:aws:greengrass:region::/connectors/MLFeedback/versions/1";
+    let feedback = json!({"Id": "Slow", "ConnectorArn": arn, "Parameters": {
+        "FeedbackConfigurationMap": map, "EdgeclassSpoolDirectory": spool.to_str().unwrap()}});
+    let d = Daemon::start_env(
+        &dir,
+        vec![
+            feedback,
+            connector("Digits", params("digits", &tiny(), &[])),
+        ],
+        &[
+            "--feedback-upload-command",
+            "sleep 60",
+            "--feedback-upload-timeout",
+            "0.5",
+        ],
+        &[("EDGECLASS_LOG", "debug")],
+    );
+    // A body larger than a pipe's buffer: `sleep` reads none of it.
+    let body = json!({"ModelInput": base64(&vec![7u8; 1 << 20]), "ModelPrediction": [1.0]});
+    let t0 = Instant::now();
+    let r = d.call(
+        "POST",
+        "/feedback/fb-slow/publish",
+        &[],
+        body.to_string().as_bytes(),
+    );
+    assert_eq!(r.json()["outcome"], "spooled", "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let fail = loop {
+        if let Some(s) = logged_messages(&d.log_text(), "feedback/message/status")
+            .into_iter()
+            .find(|s| s["id"] == id.as_str())
+        {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < time_bound(Duration::from_secs(10)),
+            "{}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(t0.elapsed() < time_bound(Duration::from_secs(10)));
+    assert_eq!(fail["response"]["status"], "fail", "{fail}");
+    assert_eq!(fail["response"]["error"], "CommandTimedOut", "{fail}");
+    let (_, png) = digits()
+        .into_iter()
+        .find(|(n, _)| n.ends_with(".png"))
+        .unwrap();
+    assert_eq!(d.classify("digits", "image/png", &png).status, 200);
+    let metrics = d.call("GET", "/metrics", &[], b"").text();
+    assert!(feedback_metric(&metrics, "edgeclass_feedback_upload_failures_total", "Slow") >= 1.0);
+    assert_eq!(
+        feedback_metric(&metrics, "edgeclass_feedback_spool_samples", "Slow"),
+        1.0
+    );
+    drop(d);
+
+    // The CLI's drain: the same kill, exit 1, the sample still there.
+    let t0 = Instant::now();
+    let out = target_command(env!("CARGO_BIN_EXE_edgeclass"))
+        .args(["feedback", "drain"])
+        .arg(&spool)
+        .args(["--command", "sleep 60", "--timeout", "0.5"])
+        .output()
+        .unwrap();
+    assert!(t0.elapsed() < time_bound(Duration::from_secs(10)));
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CommandTimedOut"), "{err}");
+    let samples = std::fs::read_dir(&spool)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "sample")
+        })
+        .count();
+    assert_eq!(samples, 1);
+}

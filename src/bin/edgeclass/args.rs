@@ -81,6 +81,10 @@ pub struct ServeArgs {
     /// connector's success status and prediction messages after each upload
     #[arg(long, value_name = "CMD")]
     pub feedback_upload_command: Option<String>,
+    /// Kill an upload command still running after SECONDS (the upload fails, CommandTimedOut,
+    /// and is tried again after the backoff)
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = positive_seconds)]
+    pub feedback_upload_timeout: f64,
 }
 
 #[derive(Args)]
@@ -262,10 +266,12 @@ pub struct DrainArgs {
     /// Upload at most N samples (0: all)
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max: usize,
+    /// Kill CMD if it still runs after SECONDS (that upload fails; default: wait)
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub timeout: Option<f64>,
 }
 
 /// A positive number of seconds (at most a day).
-#[cfg(feature = "serve")]
 fn positive_seconds(v: &str) -> Result<f64, String> {
     v.parse()
         .ok()

@@ -375,7 +375,10 @@ fn drain(args: &DrainArgs) -> ExitCode {
     let result = feedback::Spool::open(dir, u64::MAX, u64::MAX).and_then(|spool| {
         feedback::drain_spool(
             &spool,
-            &upload::command_uploader(command),
+            &upload::command_uploader(
+                command,
+                args.timeout.map(std::time::Duration::from_secs_f64),
+            ),
             max,
             |s, _| {
                 let m =

@@ -4,6 +4,7 @@
 //! module.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use edgeclass::feedback::{Sample, UploadError, Uploader};
 use serde_json::Map;
@@ -12,17 +13,26 @@ use serde_json::Map;
 /// rest in the environment (`EDGECLASS_SAMPLE_ID`, `EDGECLASS_CONFIG_ID`,
 /// `EDGECLASS_CONTENT_TYPE`, `EDGECLASS_S3_BUCKET`, `EDGECLASS_S3_KEY`, `EDGECLASS_SOURCE_REF`,
 /// `EDGECLASS_SAMPLE_JSON` = the header with prediction and metadata). Exit status 0 = uploaded.
-/// The command's standard output goes to this process's standard error.
-pub fn command_uploader(command: &str) -> Uploader {
+/// The command's standard output goes to this process's standard error. With `timeout`, the
+/// command runs in a process group of its own, killed whole (SIGKILL) if it still runs after
+/// `timeout`, and the upload fails with `CommandTimedOut`: a stalled upload must not hold the
+/// connector's uploads forever.
+pub fn command_uploader(command: &str, timeout: Option<Duration>) -> Uploader {
     let command = command.to_string();
     Arc::new(move |s: &Sample| {
         use std::io::Write;
         use std::process::{Command, Stdio};
-        let fail = |message: String| UploadError {
-            error: "CommandFailed".into(),
+        let fail = |error: &str, message: String| UploadError {
+            error: error.into(),
             message,
         };
-        let mut child = Command::new("sh")
+        let mut cmd = Command::new("sh");
+        if timeout.is_some() {
+            // Its own process group, so that a timeout kills what it started too: a killed `sh`
+            // leaves its children running, holding the pipes (and the upload) open.
+            std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+        }
+        let mut child = cmd
             .arg("-c")
             .arg(&command)
             .env("EDGECLASS_SAMPLE_ID", &s.id)
@@ -35,19 +45,62 @@ pub fn command_uploader(command: &str) -> Uploader {
             .stdin(Stdio::piped())
             .stdout(Stdio::from(std::io::stderr()))
             .spawn()
-            .map_err(|e| fail(format!("cannot run sh -c {command:?}: {e}")))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            // A command that does not read its input closes the pipe early: not an error here,
-            // its exit status decides.
-            let _ = stdin.write_all(&s.input);
-        }
-        let status = child
-            .wait()
-            .map_err(|e| fail(format!("waiting for {command:?}: {e}")))?;
+            .map_err(|e| {
+                fail(
+                    "CommandFailed",
+                    format!("cannot run sh -c {command:?}: {e}"),
+                )
+            })?;
+        let started = Instant::now();
+        // On a thread of its own: a command that reads nothing fills the pipe and would block
+        // this write past the timeout. A command that does not read its input closes the pipe
+        // early: not an error here, its exit status decides.
+        let writer = child.stdin.take().map(|mut stdin| {
+            let input = s.input.clone();
+            std::thread::spawn(move || {
+                let _ = stdin.write_all(&input);
+            })
+        });
+        let mut pause = Duration::from_millis(1);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(fail(
+                        "CommandFailed",
+                        format!("waiting for {command:?}: {e}"),
+                    ))
+                }
+            }
+            if let Some(t) = timeout.filter(|t| started.elapsed() >= *t) {
+                // The group's id is the child's pid (process_group(0)); sh's `kill` takes a
+                // negative pid for a group, without unsafe code here.
+                let _ = Command::new("sh")
+                    .arg("-c")
+                    .arg(format!("kill -KILL -{}", child.id()))
+                    .stderr(Stdio::null())
+                    .status();
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(
+                    "CommandTimedOut",
+                    format!("{command:?} did not finish within {t:?}: killed"),
+                ));
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(20));
+        };
+        // Not joined: a background process of the command may still hold the pipe; the writer
+        // ends when the last holder closes it.
+        drop(writer);
         if status.success() {
             Ok(Map::new())
         } else {
-            Err(fail(format!("{command:?} exited with {status}")))
+            Err(fail(
+                "CommandFailed",
+                format!("{command:?} exited with {status}"),
+            ))
         }
     })
 }

@@ -26,9 +26,9 @@ pub const PUBLISH_BODY_MAX: u64 = 16 << 20;
 pub const PUBLISH_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Give every open feedback connector of `daemon` its message log and, with `command`, its
-/// background uploader. Uploads run on each connector's own upload thread, never on the
+/// background uploader (a command still running after `timeout` is killed). Uploads run on each connector's own upload thread, never on the
 /// request threads; failures back off as the library's hub does (1 s doubling to 60 s).
-pub fn start(daemon: &Daemon, command: Option<&str>) -> edgeclass::Result<()> {
+pub fn start(daemon: &Daemon, command: Option<&str>, timeout: Duration) -> edgeclass::Result<()> {
     for f in &daemon.feedback {
         let Ok(fb) = &f.feedback else { continue };
         // At debug level: a status message per classification at info would flood the log of
@@ -50,7 +50,7 @@ pub fn start(daemon: &Daemon, command: Option<&str>) -> edgeclass::Result<()> {
         )));
         match command {
             Some(cmd) => {
-                fb.set_uploader(Some(crate::upload::command_uploader(cmd)))
+                fb.set_uploader(Some(crate::upload::command_uploader(cmd, Some(timeout))))
                     .map_err(|e| e.context(&f.connector))?;
                 log::info!(
                     "{}: uploading its samples through sh -c {cmd:?}",

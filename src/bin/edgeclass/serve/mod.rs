@@ -96,7 +96,11 @@ fn serve(args: &ServeArgs) -> edgeclass::Result<()> {
         );
     }
     let daemon = Arc::new(Daemon::open(&args.config)?);
-    feedback::start(&daemon, args.feedback_upload_command.as_deref())?;
+    feedback::start(
+        &daemon,
+        args.feedback_upload_command.as_deref(),
+        Duration::from_secs_f64(args.feedback_upload_timeout),
+    )?;
     let loaded = daemon.services.iter().filter(|e| e.service.is_ok()).count();
     log::info!(
         "{loaded} of {} service(s) serving{}",
