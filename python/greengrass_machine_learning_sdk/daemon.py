@@ -318,12 +318,18 @@ def invoke(path, algo_type, service_name, content_type, body):
                                      headers={'Content-Type': content_type})
     if status == 200:
         return answer
+    raise _refusal(path, status, reason, answer)
+
+
+def _refusal(path, status, reason, answer):
+    """The exception for an answer other than success: the daemon's own error (its JSON body),
+    or GreengrassDependencyException naming the status when the body is not one."""
     error = error_of(status, reason, answer)
     if error is None:
-        raise GreengrassDependencyException(
+        return GreengrassDependencyException(
             'the edgeclass daemon at %s answered %d %s: %r'
             % (path, status, reason, answer[:200]))
-    raise error
+    return error
 
 
 def publish(path, config_id, model_input, prediction_json, metadata_json):
@@ -346,9 +352,4 @@ def publish(path, config_id, model_input, prediction_json, metadata_json):
             return json.loads(answer.decode('utf-8'))['outcome']
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):
             pass
-    error = error_of(status, reason, answer)
-    if error is None:
-        raise GreengrassDependencyException(
-            'the edgeclass daemon at %s answered %d %s: %r'
-            % (path, status, reason, answer[:200]))
-    raise error
+    raise _refusal(path, status, reason, answer)
