@@ -158,18 +158,11 @@ impl Service {
         let (model, load) = load_measured(&config, &config.model_path, limit).map_err(|e| {
             // A load refused by the limit names the parameter that set it, as the other
             // refusals of an open do.
-            let e = if e.code == Code::MemoryLimit {
-                Error::new(
-                    e.code,
-                    format!(
-                        "{}; LocalInferenceServiceMemoryLimitKB allows {limit} bytes",
-                        e.message
-                    ),
-                )
-            } else {
-                e
-            };
-            e.context(format!("service {name}"))
+            memory_note(
+                e,
+                format!("; LocalInferenceServiceMemoryLimitKB allows {limit} bytes"),
+            )
+            .context(format!("service {name}"))
         })?;
         let path = config.model_path.clone();
         Service::assemble(config, Arc::new(model), path, load, hook)
@@ -257,12 +250,11 @@ impl Service {
         let context = || format!("service {name}: reload of {}", path.display());
         let t0 = Instant::now();
         let drained = self.drain();
-        let paused = Instant::now();
         log::info!(
             "[{name}] reload of {}: {} worker(s) drained in {:?}",
             path.display(),
             drained.len(),
-            paused - t0
+            t0.elapsed()
         );
         let limit = self.config.memory_limit_bytes;
         // What the old generation holds while the new one loads: its model and its workers'
@@ -289,18 +281,11 @@ impl Service {
             Ok(first) => first,
             Err(e) => {
                 self.refill(drained);
-                let e = if e.code == Code::MemoryLimit {
-                    Error::new(
-                        e.code,
-                        format!(
-                            "{} (beside the current model and its workers' {beside} bytes, of LocalInferenceServiceMemoryLimitKB's {limit})",
-                            e.message
-                        ),
-                    )
-                } else {
-                    e
-                };
-                let e = e.context(format!("{}; the current model serves on", context()));
+                let e = memory_note(
+                    e,
+                    format!(" (beside the current model and its workers' {beside} bytes, of LocalInferenceServiceMemoryLimitKB's {limit})"),
+                )
+                .context(format!("{}; the current model serves on", context()));
                 log::error!("[{name}] {e}");
                 return Err(e);
             }
@@ -363,7 +348,7 @@ impl Service {
             generation: number,
             model_path: path,
             budget,
-            paused: paused.elapsed() + (paused - t0),
+            paused: t0.elapsed(),
         };
         log::info!(
             "[{name}] reloaded: generation {number} from {} ({} classes), requests paused {:?}; memory budget: {budget:?}",
@@ -455,6 +440,19 @@ impl Service {
         body: &[u8],
         request: Option<&Request>,
     ) -> Result<Classification> {
+        self.classify_with_model(content_type, body, request)
+            .map(|(c, _)| c)
+    }
+
+    /// [`Service::classify`], with the model that answered: the one to read its labels from,
+    /// since a [`Service::reload`] may swap the service's model between the request and a
+    /// later [`Service::model`].
+    pub fn classify_with_model(
+        &self,
+        content_type: &str,
+        body: &[u8],
+        request: Option<&Request>,
+    ) -> Result<(Classification, Arc<Model>)> {
         let started = Instant::now();
         let _named = LogContext::enter(&self.config.name);
         let (result, _, peak) =
@@ -477,16 +475,13 @@ impl Service {
         }
         drop(stats);
         // The hook (ML Feedback: sample, spool and publish) never fails the classification.
-        let result = result.map(|(c, model)| {
+        result.map(|(mut c, model)| {
             if let Some(hook) = &self.hook {
                 Self::call_hook(&self.config.name, hook.as_ref(), body, &c, &model);
             }
-            c
-        });
-        // The request's peak: decoding on this thread plus inference on the worker's thread.
-        result.map(|mut c| {
+            // The request's peak: decoding on this thread plus inference on the worker's thread.
             c.stats.peak_bytes += peak as u64;
-            c
+            (c, model)
         })
     }
 
@@ -624,6 +619,16 @@ impl Service {
     fn release(&self, w: Worker) {
         self.idle.lock().unwrap_or_else(|p| p.into_inner()).push(w);
         self.freed.notify_one();
+    }
+}
+
+/// `e` with `note` after its message when it is a `MemoryLimit` refusal (which limit, and what
+/// else it holds); any other error as it is.
+fn memory_note(e: Error, note: String) -> Error {
+    if e.code == Code::MemoryLimit {
+        Error::new(e.code, e.message + &note)
+    } else {
+        e
     }
 }
 

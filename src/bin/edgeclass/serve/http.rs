@@ -15,7 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use edgeclass::answer::connector_body;
 use edgeclass::error::{invalid_argument, memory_limit};
-use edgeclass::{Code, Error, Service};
+use edgeclass::{Code, Error, Model, Service};
 
 use super::state::{Daemon, Entry};
 use super::{metrics, status};
@@ -381,12 +381,11 @@ async fn invoke_entry(
     let mut guard = CancelOnDrop(Some(request.clone()));
     let svc = service.clone();
     let classified = tokio::task::spawn_blocking(move || {
-        svc.classify(&content_type, &body, Some(&request))
-            .map(|c| (c, body))
+        svc.classify_with_model(&content_type, &body, Some(&request))
     })
     .await;
     guard.0 = None;
-    let (c, _body) = match classified {
+    let (c, model) = match classified {
         Ok(r) => r?,
         Err(e) => {
             return Err(edgeclass::error::internal(format!(
@@ -399,17 +398,19 @@ async fn invoke_entry(
         .timed(&c.stats, started.elapsed().as_micros() as u64);
     Ok(match shape {
         Shape::Connector => respond(200, "application/json", connector_body(&c.probs)),
-        Shape::V2(k) => respond(200, "application/json", v2_body(&service, &c.probs, k)),
+        Shape::V2(k) => respond(200, "application/json", v2_body(&model, &c.probs, k)),
     })
 }
 
-fn v2_body(service: &Service, probs: &[f32], top: usize) -> String {
+/// The Greengrass v2 answer, labelled by the model that answered (not the service's current
+/// one, which a reload may have swapped since).
+fn v2_body(model: &Model, probs: &[f32], top: usize) -> String {
     use edgeclass::feedback::{message, python_timestamp, strategy};
     let p: Vec<f64> = probs.iter().map(|&x| strategy::from_f32(x)).collect();
     message::inference_results(
         &python_timestamp(SystemTime::now()),
         &p,
-        service.model().labels.as_deref(),
+        model.labels.as_deref(),
         top,
         0.0,
     )
