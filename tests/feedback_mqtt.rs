@@ -488,8 +488,9 @@ fn is_uuid(s: &str) -> bool {
 /// `EDGECLASS_SOCKET` set) classifies through `edgeclass serve` and `publish`es the image and its
 /// prediction; the daemon's `--feedback-upload-command` (a script writing what it got into a
 /// scratch directory) uploads the sample; a real mosquitto gets the `success` status and the
-/// prediction message. The messages are checked against the connector's documented shapes
-/// (../shared/notes/formats.md section 6), the upload against the Lambda's input, the prediction
+/// prediction message. The messages are checked against the shapes the AWS documentation of the
+/// ML Feedback connector gives (its "Output data" section: the keys written out below), the upload
+/// against the Lambda's input, the prediction
 /// against this process's own classification of the image.
 #[cfg(feature = "serve")]
 #[test]
