@@ -19,8 +19,8 @@
 #   gcc (default)  Debian's cross gcc links a `cargo build --release` of the default features
 #                  (the host's glibc: fine under qemu, not for old boards).
 #   zig            what scripts/release.sh builds and ships, tested instead of built twice:
-#                  cargo-zigbuild, profile dist, glibc 2.17, the release features (multithread;
-#                  jpeg-turbo on aarch64), with the release's own command line
+#                  cargo-zigbuild, profile dist, glibc 2.17, the release features (multithread,
+#                  mqtt; jpeg-turbo on aarch64), with the release's own command line
 #                  (scripts/release-env.sh), so the test build reuses every compiled dependency
 #                  and the library of the release and compiles only the tests. Steps 1 and 3 take
 #                  the release's library and CLI from target/TARGET/dist, step 5 the libraries of

@@ -10,16 +10,18 @@ WHEEL_VERSION=0.48.0
 GLIBC=2.17
 TOOLS=${EDGECLASS_RELEASE_TOOLS:-$HOME/.cache/edgeclass/release-tools}
 
-# The release features of a target triple: multithread and jpeg-turbo (libjpeg-turbo built by
-# cmake with zig cc) on x86_64 and aarch64; multithread alone on armv7, where libjpeg-turbo does
-# not build with zig (see scripts/release.sh). EDGECLASS_RELEASE_FEATURES overrides both.
+# The release features of a target triple: multithread, mqtt (ML Feedback's messages to a broker,
+# from the library and from `edgeclass serve`: plain TCP, no TLS crate) and jpeg-turbo
+# (libjpeg-turbo built by cmake with zig cc) on x86_64 and aarch64; multithread and mqtt on armv7,
+# where libjpeg-turbo does not build with zig (see scripts/release.sh). `serve` is a default
+# feature. EDGECLASS_RELEASE_FEATURES overrides both.
 release_features() { # TRIPLE
     if [ -n "${EDGECLASS_RELEASE_FEATURES:-}" ]; then
         echo "$EDGECLASS_RELEASE_FEATURES"
     elif [ "${1%%-*}" = armv7 ]; then
-        echo multithread
+        echo multithread,mqtt
     else
-        echo multithread,jpeg-turbo
+        echo multithread,mqtt,jpeg-turbo
     fi
 }
 

@@ -22,8 +22,8 @@
 # ~/.cache/edgeclass/release-tools), with auditwheel and wheel; the pins, the features and the
 # cargo command line are in scripts/release-env.sh, which the ARM test leg shares
 # (CROSS_TOOLCHAIN=zig cross/run.sh tests this build). Profile `dist` (Cargo.toml):
-# one codegen unit, stripped. Features: multithread and jpeg-turbo (libjpeg-turbo built by
-# cmake with zig cc) on x86_64 and aarch64; multithread alone on armv7, where libjpeg-turbo does
+# one codegen unit, stripped. Features: multithread, mqtt and jpeg-turbo (libjpeg-turbo built by
+# cmake with zig cc) on x86_64 and aarch64; multithread and mqtt on armv7, where libjpeg-turbo does
 # not build with zig: turbojpeg-sys requires its SIMD code, whose NEON test program cargo-zigbuild's
 # compiler refuses (rustc's armv7 baseline has no NEON and the wrapper's -mcpu=...-neon overrides
 # libjpeg-turbo's -mfpu=neon). EDGECLASS_RELEASE_FEATURES overrides both.

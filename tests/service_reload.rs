@@ -100,7 +100,7 @@ fn twenty_swaps_under_load_fail_no_request_and_each_answer_is_one_models() {
             })
         })
         .collect();
-    for swap in 1..=20u64 {
+    for swap in 1..=model_swaps() as u64 {
         let to = swap as usize % 2;
         let done = service.reload(Some(&models[to])).unwrap();
         assert_eq!(done.generation, swap + 1);
@@ -123,7 +123,7 @@ fn twenty_swaps_under_load_fail_no_request_and_each_answer_is_one_models() {
     let stats = service.stats();
     assert_eq!(stats.failed, 0, "{stats:?}");
     assert!(requests >= 20, "{requests}");
-    // Both models answered the clients (each served 10 of the 20 swaps' intervals).
+    // Both models answered the clients (each served half of the swaps' intervals).
     for (m, n) in served.iter().enumerate() {
         assert!(n.load(Ordering::Relaxed) > 0, "model {m} never answered");
     }

@@ -322,6 +322,17 @@ pub fn time_bound(native: std::time::Duration) -> std::time::Duration {
     }
 }
 
+/// How many model swaps the hot-swap tests make: 20 natively; 4 under an emulator, where each
+/// swap's load and warm-up of the slim ResNet-18 takes seconds, not milliseconds (4 still swaps
+/// each way twice; the swap code is the same on every target, and the native run makes all 20).
+pub fn model_swaps() -> usize {
+    if emulated() {
+        4
+    } else {
+        20
+    }
+}
+
 /// A hostile fixture's error message against its `expected.json` entry: each pattern of
 /// `error_should_match_each_regex_case_insensitive` (alternatives split on `|`) must occur in it.
 pub fn check_message(case: &str, spec: &Value, message: &str) {
