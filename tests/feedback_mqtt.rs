@@ -545,7 +545,10 @@ fn a_python_lambda_publishes_through_the_daemon_to_a_real_broker() {
             "LocalInferenceServiceMemoryLimitKB": "100000"}}]});
     let services_path = root.join("services.json");
     std::fs::write(&services_path, services.to_string()).unwrap();
-    let socket = root.join("edgeclass.sock");
+    // A Unix socket's path must fit sun_path (108 bytes): the cross targets' CARGO_TARGET_TMPDIR
+    // (target/TRIPLE/tmp/...) made it too long, and the daemon refused to start.
+    let socket = std::env::temp_dir().join(format!("edgeclass-fb-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&socket);
     let log = root.join("daemon.log");
     let mut daemon = common::target_command(env!("CARGO_BIN_EXE_edgeclass"))
         .args(["serve", "--config"])
@@ -582,6 +585,9 @@ fn a_python_lambda_publishes_through_the_daemon_to_a_real_broker() {
         });
         if ok == Some(true) {
             break;
+        }
+        if let Some(status) = daemon.0.try_wait().unwrap() {
+            panic!("the daemon exited with {status}: {}", log_text());
         }
         assert!(
             t0.elapsed() < common::time_bound(Duration::from_secs(60)),
