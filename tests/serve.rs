@@ -1256,6 +1256,133 @@ fn reload_swaps_the_model_and_a_failed_reload_keeps_the_old_one() {
     assert_eq!(answer(&d), other_answer);
 }
 
+/// A copy of a model folder's model files (not its test images) at `to`.
+fn copy_model(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let path = e.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with("image-classification-")
+            || name == "model-shapes.json"
+            || name == "labels.txt"
+        {
+            std::fs::copy(&path, to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// A deployment's replacement of the model folder at `path`: the new files are written beside
+/// it, then the folders are swapped by two renames (the watcher may see the path missing
+/// between them, never half a model).
+fn deploy(from: &Path, path: &Path, break_params: bool) {
+    let staged = path.with_extension("new");
+    let _ = std::fs::remove_dir_all(&staged);
+    copy_model(from, &staged);
+    if break_params {
+        for e in std::fs::read_dir(&staged).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "params") {
+                let bytes = std::fs::read(&p).unwrap();
+                std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+            }
+        }
+    }
+    let old = path.with_extension("old");
+    let _ = std::fs::remove_dir_all(&old);
+    std::fs::rename(path, &old).unwrap();
+    std::fs::rename(&staged, path).unwrap();
+}
+
+/// `edgeclass_reloads_total{service=NAME,result=RESULT}`.
+fn reloads(d: &Daemon, name: &str, result: &str) -> u64 {
+    let text = d.call("GET", "/metrics", &[], b"").text();
+    let key = format!("edgeclass_reloads_total{{service=\"{name}\",result=\"{result}\"}} ");
+    let line = text.lines().find_map(|l| l.strip_prefix(key.as_str()));
+    line.unwrap_or_else(|| panic!("no {key}in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// `--watch-models`: a model folder replaced by a deployment reloads its service once the new
+/// files hold still, without a signal or a request; a broken model there fails once (counted),
+/// the current model serves on and is not tried again until the files change; a good model
+/// deployed after it serves.
+#[test]
+fn watched_model_folders_reload_their_service_when_deployed_anew() {
+    let dir = scratch("watch");
+    let model = dir.join("model");
+    copy_model(&tiny(), &model);
+    let p = params("digits", &model, &[]);
+    let d = Daemon::start(
+        &dir,
+        vec![connector("Digits", p.clone())],
+        &["--watch-models", "0.1"],
+    );
+    let (name, bytes) = digits()[3].clone();
+    let answer = |d: &Daemon| {
+        let r = d.classify("digits", content_type(&name), &bytes);
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.text()
+    };
+    let reference = |model: &Path| {
+        connector_body(
+            &in_process(&params("reference", model, &[]))
+                .classify(content_type(&name), &bytes, None)
+                .unwrap()
+                .probs,
+        )
+    };
+    let (tiny_answer, other) = (reference(&tiny()), fixtures().join("slim/r18-slim"));
+    let other_answer = reference(&other);
+    assert_ne!(tiny_answer, other_answer);
+    assert_eq!(answer(&d), tiny_answer);
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        let t0 = Instant::now();
+        while !done() {
+            assert!(
+                t0.elapsed() < time_bound(Duration::from_secs(20)),
+                "{what}: {}",
+                d.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // Unchanged files: no reload.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        (reloads(&d, "digits", "ok"), reloads(&d, "digits", "failed")),
+        (0, 0)
+    );
+    deploy(&other, &model, false);
+    until("no reload after the deployment", &|| {
+        reloads(&d, "digits", "ok") == 1
+    });
+    assert_eq!(answer(&d), other_answer);
+    deploy(&other, &model, true);
+    until("no failed reload of the broken model", &|| {
+        reloads(&d, "digits", "failed") == 1
+    });
+    std::thread::sleep(Duration::from_millis(1000));
+    assert_eq!(
+        (reloads(&d, "digits", "ok"), reloads(&d, "digits", "failed")),
+        (1, 1)
+    );
+    assert_eq!(answer(&d), other_answer);
+    assert!(
+        d.log_text()
+            .contains("not tried again until the files change"),
+        "{}",
+        d.log_text()
+    );
+    deploy(&tiny(), &model, false);
+    until("no reload after the repair", &|| {
+        reloads(&d, "digits", "ok") == 2
+    });
+    assert_eq!(reloads(&d, "digits", "failed"), 1);
+    assert_eq!(answer(&d), tiny_answer);
+}
+
 /// Stalled uploads hold at most the service's room for bodies (twice its workers' image
 /// budgets): six clients that announce a full-budget body and send half of it grow the daemon's
 /// RSS by about one budget (two are read, four wait), not three; then it serves on.

@@ -423,6 +423,12 @@ impl Service {
         self.generation_now().model.clone()
     }
 
+    /// Where its current model was loaded from (what `reload(None)` loads again): the
+    /// configuration's `MLModelDestinationPath`, or the path of the last successful reload.
+    pub fn model_path(&self) -> PathBuf {
+        self.generation_now().path.clone()
+    }
+
     /// How its memory limit is spent by the current model.
     pub fn budget(&self) -> Budget {
         self.generation_now().budget

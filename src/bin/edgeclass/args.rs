@@ -85,6 +85,11 @@ pub struct ServeArgs {
     /// and is tried again after the backoff)
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0, value_parser = positive_seconds)]
     pub feedback_upload_timeout: f64,
+    /// Every SECONDS, look at each service's model path, and reload the service when the files
+    /// there have changed and held still for one interval (a model that fails to load is not
+    /// tried again until its files change again; the old model serves on)
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub watch_models: Option<f64>,
 }
 
 #[derive(Args)]

@@ -3,7 +3,8 @@
 //!
 //! Layout: `state` opens the services; `http` routes requests to them (classification on
 //! tokio's blocking pool, never on the I/O workers); `status` is the error code → HTTP status
-//! table; `metrics` the Prometheus text; `feedback` the ML Feedback uploads and `publish`; `reload` the hot swap; `notify` sd_notify. This module
+//! table; `metrics` the Prometheus text; `feedback` the ML Feedback uploads and `publish`; `reload` the hot swap; `watch` reloads when a model's files change
+//! (`--watch-models`); `notify` sd_notify. This module
 //! binds the listeners and runs the lifecycle: load → listen → `READY=1` → serve → SIGTERM or
 //! SIGINT → `STOPPING=1`, stop accepting, drain the requests in flight → exit 0.
 
@@ -15,6 +16,7 @@ mod notify;
 mod reload;
 mod state;
 pub mod status;
+mod watch;
 
 use std::future::Future;
 use std::pin::pin;
@@ -115,7 +117,8 @@ fn serve(args: &ServeArgs) -> edgeclass::Result<()> {
         daemon: daemon.clone(),
         header_read_timeout: Duration::from_secs_f64(args.header_read_timeout),
     });
-    runtime.block_on(lifecycle(shared, unix, tcp, args.max_connections));
+    let watch = args.watch_models.map(Duration::from_secs_f64);
+    runtime.block_on(lifecycle(shared, unix, tcp, args.max_connections, watch));
     Ok(())
 }
 
@@ -124,6 +127,7 @@ async fn lifecycle(
     unix: tokio::net::UnixListener,
     tcp: Option<tokio::net::TcpListener>,
     max_connections: usize,
+    watch: Option<Duration>,
 ) {
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
@@ -157,6 +161,7 @@ async fn lifecycle(
             let _ = tokio::task::spawn_blocking(move || reload::reload_all(&d)).await;
         }
     });
+    let watcher = watch.map(|every| tokio::spawn(watch::run(shared.daemon.clone(), every)));
     notify::notify("READY=1");
     let which = first(term.recv(), int.recv()).await;
     log::info!(
@@ -171,6 +176,9 @@ async fn lifecycle(
         let _ = l.await;
     }
     reloads.abort();
+    if let Some(w) = &watcher {
+        w.abort();
+    }
     let graceful = match Arc::try_unwrap(graceful) {
         Ok(g) => g,
         Err(_) => {

@@ -20,7 +20,12 @@ use super::state::{Daemon, Entry};
 /// The largest reload body read (a JSON object with a path).
 const MAX_BODY: usize = 64 * 1024;
 
-fn reload(entry: &Entry, service: &Service, path: Option<PathBuf>) -> edgeclass::Result<Value> {
+/// Reload one service (`path` None: from its own model path), counted in the metrics.
+pub(super) fn reload(
+    entry: &Entry,
+    service: &Service,
+    path: Option<PathBuf>,
+) -> edgeclass::Result<Value> {
     let result = service.reload(path.as_deref());
     entry.metrics.reloaded(result.is_ok());
     let r = result?;
