@@ -41,10 +41,12 @@
 #   CROSS_PARALLEL=0      run the targets' test suites one after the other
 #   CROSS_SKIP_TIMING=0   also run the tests with native-speed wall-clock bounds (see step 4)
 #   CROSS_SKIP_SLOW=0     also run the service stress test (many minutes under qemu)
+#   CROSS_ALL_SUITES=1    aarch64 runs every suite too (default: not HOST_LIKE_SUITES, step 4)
 #   CROSS_FULL_BOTH=1     each target runs both full-size models' goldens in step 4 (default:
 #                         ResNet-18's on both; every other test runs on both)
 #   CROSS_FFI=0           skip step 5
 #   CROSS_FFI_FULL=1      step 5 with the full-size models too (slow emulated)
+#   CROSS_FFI_STRESS=1    step 5 also runs the C stress program (one round)
 #   CROSS_JPEG_TURBO=1    also build the jpeg-turbo feature (libjpeg-turbo via cmake, cross) and
 #                         run the tests that use it; off by default, see cross/README.md
 #
@@ -229,6 +231,26 @@ TIMING_TESTS=(a_slow_model_times_out_at_one_second_and_cancels_from_another_thre
 # guest's threads with the host's (x86) memory ordering, so emulation adds little to the native
 # and ASan runs. CROSS_SKIP_SLOW=0 runs both.
 SLOW_TESTS=(all_images_many_threads_inside_the_limit chaos_mix_keeps_answers_limits_and_memory)
+# Suites aarch64 leaves to the native run and armv7: what they check cannot differ between aarch64
+# and x86_64, both 64-bit little-endian with the same sizes and layouts (the daemon and its
+# client over HTTP, reloads, ML Feedback's spool and MQTT, the CLI's arguments, archive parsing).
+# armv7 runs them, as 32-bit is where sizes and layouts do differ. aarch64 keeps every suite whose
+# answer comes from its own machine code: the goldens, full-size and end-to-end models, the
+# decoders and resize, the memory figures (tract's packing differs per kernel), the C ABI checks
+# (c_char is unsigned on ARM), the services' answers. aarch64 was the leg's longest pole (964 s
+# against armv7's 792, 2026-12-07); these took 250 s of it. CROSS_ALL_SUITES=1 runs all on both.
+HOST_LIKE_SUITES=(serve client service_reload feedback feedback_mqtt cli hostile_archives)
+suite_args() { # TARGET: cargo test's target selection for that target's suite
+    if [ "${CROSS_ALL_SUITES:-0}" = 1 ] || [ "${1%%-*}" != aarch64 ]; then
+        return
+    fi
+    local f name
+    printf '%s\n' --lib --bins
+    for f in tests/*.rs; do
+        name=$(basename "$f" .rs)
+        [[ " ${HOST_LIKE_SUITES[*]} " == *" $name "* ]] || printf '%s\n' --test "$name"
+    done
+}
 SKIP_ARGS=()
 if [ "${CROSS_SKIP_TIMING:-1}" = 1 ]; then
     for n in "${TIMING_TESTS[@]}"; do SKIP_ARGS+=(--skip "$n"); done
@@ -245,8 +267,11 @@ run_suite() { # run_suite TARGET: cargo test, output to its log, seconds to .tim
     # themselves) start it through the runner too. CHAOS_ROUNDS=1: when it runs
     # (CROSS_SKIP_SLOW=0), the chaos stress at a quarter of its native length (5 minutes
     # emulated at 4 rounds).
+    local selection
+    mapfile -t selection < <(suite_args "$1")
+    [ ${#selection[@]} -eq 0 ] || echo "$1: not run here (HOST_LIKE_SUITES): ${HOST_LIKE_SUITES[*]}"
     EDGECLASS_TEST_RUNNER="$(runner "$1")" CHAOS_ROUNDS=1 EDGECLASS_FULL_MODEL_NAMES="$(full_models "$1")" \
-        cargo_for test "$1" --no-fail-fast -- "${SKIP_ARGS[@]}" \
+        cargo_for test "$1" --no-fail-fast "${selection[@]}" -- "${SKIP_ARGS[@]}" \
         >"$LOGS/$1.test.log" 2>&1 || rc=$?
     echo $((SECONDS - s)) >"$LOGS/$1.time"
     return $rc
@@ -307,8 +332,12 @@ fi
 # bounds are 40 times longer; the answers checked are the same. The full-size models stay out of
 # the C tests here (their goldens ran in step 4, through the same library; emulated, the C tests'
 # ResNet-50 timeout and cancel cases alone take 10 minutes): CROSS_FFI_FULL=1 brings them in.
-# STRESS_ROUNDS=1: the C stress program's 20 rounds of every image take many minutes emulated
-# (one round: 4 threads x 63 images). FFI_TESTS_REQUESTS=10: the 8-thread bit-equality test
+# FFI_STRESS=0: the C stress program (every image x 4 threads) is built but not run, for the
+# reason the Rust stress and chaos tests are skipped in step 4: it checks the threads, deadlines
+# and memory bound of the same code on every target, qemu-user runs the guest's threads with the
+# host's memory ordering, and it runs natively and in the ASan build (scripts/sanitize.sh c; one round
+# took 108 s emulated; CROSS_FFI_STRESS=1 runs it, at STRESS_ROUNDS=1 of the native 20).
+# FFI_TESTS_REQUESTS=10: the 8-thread bit-equality test
 # with 10 requests per thread instead of 50 (50 took 140 s emulated).
 # FFI_STATIC_RUN=0: the tests are linked against the .a too (and the static C example runs),
 # but run only against the .so, the same code (CROSS_FFI_STATIC=1 runs both: ~4 more minutes).
@@ -339,7 +368,7 @@ run_ffi_tests() { # run_ffi_tests TARGET: output to its log; ffi-tests/run.sh's 
     lib=$(ffi_lib_dir "$t")
     env CC="${p}gcc" AR="${p}ar" READELF="${p}readelf" \
         FFI_RUNNER="$(runner "$t")" FFI_TIME_SCALE=40 FFI_TESTS_FULL_MODELS="${CROSS_FFI_FULL:-0}" \
-        STRESS_ROUNDS=1 FFI_TESTS_REQUESTS=10 FFI_STATIC_RUN="${CROSS_FFI_STATIC:-0}" \
+        FFI_STRESS="${CROSS_FFI_STRESS:-0}" STRESS_ROUNDS=1 FFI_TESTS_REQUESTS=10 FFI_STATIC_RUN="${CROSS_FFI_STATIC:-0}" \
         EDGECLASS_LIB_DIR="$lib" \
         FFI_BUILD_DIR="$TARGET_DIR/$t/ffi-tests" \
         bash ffi-tests/run.sh >"$LOGS/$t.ffi.log" 2>&1

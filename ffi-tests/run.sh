@@ -21,8 +21,11 @@
 #   EDGECLASS_INCLUDE_DIR  directory of edgeclass.h (default include)
 #   FFI_BUILD_DIR          where the generated header and the programs go (default ffi-tests/build)
 #   FFI_VALGRIND=0         skip the valgrind run
+#   FFI_VALGRIND=only      only the valgrind run (and what it needs built): scripts/test.sh runs it
+#                          beside the Python tests, as it uses one core for minutes
 #   FFI_ONLY=substring     run only the C tests whose name contains it
 #   FFI_STATIC_RUN=0       build and link the tests against libedgeclass.a but run them only against the .so
+#   FFI_STRESS=0           build the stress program but do not run it
 #   FFI_TIME_SCALE=N       the programs run N times slower than native (emulated): services' timeout and
 #                          wall-clock bounds x N (cross/run.sh sets 40 under qemu)
 #   EDGECLASS_REQUIRE_FULL_MODELS=1  tests that use tests/fixtures/full fail instead of skipping
@@ -132,10 +135,15 @@ build() { # build NAME "SOURCES" shared|static [extra cflags...]
 V=-DEXPECTED_VERSION="\"$version\""
 FFI_SOURCES="ffi-tests/ffi_tests.c $(echo ffi-tests/test_*.c) ffi-tests/support.c ffi-tests/check.c"
 STRESS_SOURCES="ffi-tests/stress.c ffi-tests/check.c"
+VALGRIND_ONLY=0
+[ "${FFI_VALGRIND:-1}" = only ] && VALGRIND_ONLY=1
 build ffi_tests_shared "$FFI_SOURCES" shared "$V" && have_shared=1 || have_shared=0
-build ffi_tests_static "$FFI_SOURCES" static "$V" && have_static=1 || have_static=0
-build stress_shared "$STRESS_SOURCES" shared && have_stress=1 || have_stress=0
-build stress_static "$STRESS_SOURCES" static || true
+have_static=0 have_stress=0
+if [ "$VALGRIND_ONLY" = 0 ]; then
+    build ffi_tests_static "$FFI_SOURCES" static "$V" && have_static=1
+    build stress_shared "$STRESS_SOURCES" shared && have_stress=1
+    build stress_static "$STRESS_SOURCES" static || true
+fi
 
 if [ "$have_static" = 1 ] && command -v "${READELF:-readelf}" >/dev/null 2>&1; then
     if "${READELF:-readelf}" -lW "$BUILD/ffi_tests_static" | grep GNU_STACK | grep -q RWE; then
@@ -177,7 +185,7 @@ run_tests() { # run_tests LABEL LOG [env...] -- COMMAND...
     return 0
 }
 
-[ "$have_shared" = 1 ] && run_tests "ffi_tests (libedgeclass.so)" "$BUILD/ffi_tests_shared.log" \
+[ "$have_shared" = 1 ] && [ "$VALGRIND_ONLY" = 0 ] && run_tests "ffi_tests (libedgeclass.so)" "$BUILD/ffi_tests_shared.log" \
     EDGECLASS_FIXTURES="$FIXTURES" -- "${RUNNER[@]}" "$BUILD/ffi_tests_shared" || true
 if [ "${FFI_STATIC_RUN:-1}" = 0 ]; then
     echo "SKIP ffi_tests (libedgeclass.a): built and linked above, not run (FFI_STATIC_RUN=0)"
@@ -206,8 +214,14 @@ elif [ "$have_shared" = 1 ]; then
     fi
 fi
 
-[ "$have_stress" = 1 ] && run_tests "stress (libedgeclass.so)" "$BUILD/stress.log" \
-    EDGECLASS_FIXTURES="$FIXTURES" -- "${RUNNER[@]}" "$BUILD/stress_shared" || true
+if [ "${FFI_STRESS:-1}" = 0 ]; then
+    echo "stress: built, not run (FFI_STRESS=0)"
+elif [ "$have_stress" = 1 ]; then
+    run_tests "stress (libedgeclass.so)" "$BUILD/stress.log" \
+        EDGECLASS_FIXTURES="$FIXTURES" -- "${RUNNER[@]}" "$BUILD/stress_shared" || true
+fi
+
+[ "$VALGRIND_ONLY" = 1 ] && finish
 
 # 5. The examples. classify's output must be MXNet's answer for a PNG digit (exact decode).
 image=$FIXTURES/tiny-trained/images/digit07_label3_28x28.png
