@@ -51,6 +51,10 @@ def main():
     path = '/services/%s/invocations' % service
     times = []
     for i in range(n + 20):
+        if i == 20:
+            # The daemon's figures from here on: the timed requests only (not the warm-up, nor
+            # an earlier run against the same daemon).
+            s0, c0 = metrics(conn, service)
         t0 = time.perf_counter()
         conn.request('POST', path, body, {'Content-Type': ctype})
         r = conn.getresponse()
@@ -60,9 +64,8 @@ def main():
         if i >= 20:
             times.append(time.perf_counter() - t0)
     s1, c1 = metrics(conn, service)
-    # The daemon's figures cover every request so far; the warm-up ones are in them too.
-    count = c1['total']
-    mean = lambda stage: s1[stage] / count * 1e3
+    count = c1['total'] - c0['total']
+    mean = lambda stage: (s1[stage] - s0.get(stage, 0.0)) / count * 1e3
     stages = sum(mean(s) for s in ('wait', 'decode', 'preprocess', 'inference'))
     total = mean('total')
     rtt = statistics.mean(times) * 1e3
