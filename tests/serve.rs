@@ -1172,6 +1172,23 @@ fn the_library_artefacts_hold_no_server_code() {
     assert!(bytes.windows(8).any(|x| x == b"hyper-1."));
 }
 
+/// The daemon's 200 answer on `service` for the image `name` (its content type from the name).
+fn daemon_answer(d: &Daemon, service: &str, name: &str, bytes: &[u8]) -> String {
+    let r = d.classify(service, content_type(name), bytes);
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.text()
+}
+
+/// The connector body an in-process service on `model` answers for the image `name`.
+fn in_process_answer(model: &Path, name: &str, bytes: &[u8]) -> String {
+    connector_body(
+        &in_process(&params("reference", model, &[]))
+            .classify(content_type(name), bytes, None)
+            .unwrap()
+            .probs,
+    )
+}
+
 /// `POST /services/NAME/reload` and SIGHUP: the new model answers after the swap (compared
 /// with an in-process service of that model), a hostile model's error is answered while the
 /// old model serves on, and the metrics count both.
@@ -1181,26 +1198,12 @@ fn reload_swaps_the_model_and_a_failed_reload_keeps_the_old_one() {
     let p = params("digits", &tiny(), &[]);
     let d = Daemon::start(&dir, vec![connector("Digits", p.clone())], &[]);
     let (name, bytes) = digits()[3].clone();
-    let answer = |d: &Daemon| {
-        let r = d.classify("digits", content_type(&name), &bytes);
-        assert_eq!(r.status, 200, "{}", r.text());
-        r.text()
-    };
-    let tiny_answer = connector_body(
-        &in_process(&p)
-            .classify(content_type(&name), &bytes, None)
-            .unwrap()
-            .probs,
-    );
+    let answer = |d: &Daemon| daemon_answer(d, "digits", &name, &bytes);
+    let tiny_answer = in_process_answer(&tiny(), &name, &bytes);
     assert_eq!(answer(&d), tiny_answer);
     // Another model: the slim ResNet-18 (3x224x224, another class count).
     let other = fixtures().join("slim/r18-slim");
-    let other_answer = connector_body(
-        &in_process(&params("other", &other, &[]))
-            .classify(content_type(&name), &bytes, None)
-            .unwrap()
-            .probs,
-    );
+    let other_answer = in_process_answer(&other, &name, &bytes);
     assert_ne!(other_answer, tiny_answer);
     let body = json!({ "model_path": other.to_str().unwrap() }).to_string();
     let r = d.call(
@@ -1293,15 +1296,11 @@ fn deploy(from: &Path, path: &Path, break_params: bool) {
     std::fs::rename(&staged, path).unwrap();
 }
 
-/// `edgeclass_reloads_total{service=NAME,result=RESULT}`.
+/// `edgeclass_reloads_total{service=NAME,result=RESULT}`, read from `GET /metrics`.
 fn reloads(d: &Daemon, name: &str, result: &str) -> u64 {
     let text = d.call("GET", "/metrics", &[], b"").text();
-    let key = format!("edgeclass_reloads_total{{service=\"{name}\",result=\"{result}\"}} ");
-    let line = text.lines().find_map(|l| l.strip_prefix(key.as_str()));
-    line.unwrap_or_else(|| panic!("no {key}in {text}"))
-        .trim()
-        .parse()
-        .unwrap()
+    let labels = format!("service=\"{name}\",result=\"{result}\"");
+    metric(&text, "edgeclass_reloads_total", &labels) as u64
 }
 
 /// `--watch-models`: a model folder replaced by a deployment reloads its service once the new
@@ -1320,21 +1319,12 @@ fn watched_model_folders_reload_their_service_when_deployed_anew() {
         &["--watch-models", "0.1"],
     );
     let (name, bytes) = digits()[3].clone();
-    let answer = |d: &Daemon| {
-        let r = d.classify("digits", content_type(&name), &bytes);
-        assert_eq!(r.status, 200, "{}", r.text());
-        r.text()
-    };
-    let reference = |model: &Path| {
-        connector_body(
-            &in_process(&params("reference", model, &[]))
-                .classify(content_type(&name), &bytes, None)
-                .unwrap()
-                .probs,
-        )
-    };
-    let (tiny_answer, other) = (reference(&tiny()), fixtures().join("slim/r18-slim"));
-    let other_answer = reference(&other);
+    let answer = |d: &Daemon| daemon_answer(d, "digits", &name, &bytes);
+    let (tiny_answer, other) = (
+        in_process_answer(&tiny(), &name, &bytes),
+        fixtures().join("slim/r18-slim"),
+    );
+    let other_answer = in_process_answer(&other, &name, &bytes);
     assert_ne!(tiny_answer, other_answer);
     assert_eq!(answer(&d), tiny_answer);
     let until = |what: &str, done: &dyn Fn() -> bool| {
@@ -1810,7 +1800,12 @@ fn base64(bytes: &[u8]) -> String {
 
 /// One sample value of a `/metrics` family for a connector.
 fn feedback_metric(text: &str, name: &str, connector: &str) -> f64 {
-    let prefix = format!("{name}{{connector=\"{connector}\"}} ");
+    metric(text, name, &format!("connector=\"{connector}\""))
+}
+
+/// The value of the sample `name{labels}` in Prometheus text (it must be there).
+fn metric(text: &str, name: &str, labels: &str) -> f64 {
+    let prefix = format!("{name}{{{labels}}} ");
     text.lines()
         .find_map(|l| l.strip_prefix(&prefix))
         .unwrap_or_else(|| panic!("{prefix} missing:\n{text}"))
