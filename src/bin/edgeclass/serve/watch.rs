@@ -19,9 +19,12 @@ use super::state::Daemon;
 /// directory, the same of the directory and of each entry in it (a SageMaker model folder is
 /// flat), sorted by name. `None`: the path cannot be read now (being replaced, or missing).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fingerprint(Vec<(String, u64, u128, u64)>);
+pub struct Fingerprint(Vec<Stamp>);
 
-fn stamp(name: String, m: &std::fs::Metadata) -> (String, u64, u128, u64) {
+/// One file's (or the folder's) name, size, modification time (ns) and inode.
+type Stamp = (String, u64, u128, u64);
+
+fn stamp(name: String, m: &std::fs::Metadata) -> Stamp {
     use std::os::unix::fs::MetadataExt;
     let modified = m
         .modified()
@@ -119,8 +122,9 @@ fn poll(daemon: &Daemon, watched: &mut [Watched]) {
 
 /// Poll every `interval` until the task is aborted.
 pub async fn run(daemon: Arc<Daemon>, interval: Duration) {
-    let mut watched: Vec<Watched> = daemon.services.iter().map(|_| Watched::default()).collect();
-    // The first poll takes the baselines (generation 0 matches no service).
+    // Generation 0 matches no service: a fresh watch's first poll takes the baselines.
+    let fresh = || -> Vec<Watched> { daemon.services.iter().map(|_| Watched::default()).collect() };
+    let mut watched = fresh();
     loop {
         let d = daemon.clone();
         let mut w = std::mem::take(&mut watched);
@@ -133,7 +137,7 @@ pub async fn run(daemon: Arc<Daemon>, interval: Duration) {
             Ok(w) => w,
             Err(e) => {
                 log::error!("--watch-models: the poll failed: {e}");
-                daemon.services.iter().map(|_| Watched::default()).collect()
+                fresh()
             }
         };
         tokio::time::sleep(interval).await;
