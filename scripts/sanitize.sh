@@ -70,10 +70,13 @@ for mode in "${modes[@]}"; do
             rustup component add --toolchain nightly miri rust-src
         # The tests read fixture files: isolation off. The unit tests of the .params and symbol
         # readers run too (model::mxnet); the rest of the library needs tract, too slow here.
+        # Without `serve`: it adds no library code, only the daemon's crates (tokio, hyper) for
+        # the CLI, which cargo builds beside the tests.
+        miri_features=(--no-default-features --features heap-accounting)
         if env MIRIFLAGS="-Zmiri-disable-isolation" \
-            cargo +nightly miri test --locked --test parsers_small &&
+            cargo +nightly miri test --locked "${miri_features[@]}" --test parsers_small &&
             env MIRIFLAGS="-Zmiri-disable-isolation" \
-                cargo +nightly miri test --locked --lib -- model::mxnet; then
+                cargo +nightly miri test --locked "${miri_features[@]}" --lib -- model::mxnet; then
             echo "sanitize miri: ok ($((SECONDS - start)) s)"
         else
             failed+=(miri)
