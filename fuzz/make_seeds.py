@@ -3,7 +3,7 @@
 
     make_seeds.py committed   -> fuzz/seeds/<target>/   small, committed (a few hundred KB in all)
     make_seeds.py extra DIR   -> fuzz/extra/<target>/   bigger, built at run time from DIR
-                                  (tests/fixtures or ../shared/fixtures), never committed
+                                  (tests/fixtures, or a bigger fixture folder), never committed
 
 The committed seeds are hand-made micro models (a few KB: every operator the importer knows,
 every .params record version, f16 weights) and the smallest fixture images. Deterministic: rerun

@@ -8,8 +8,8 @@
 #   scripts/fuzz.sh long TARGET SECONDS    one long run
 #   scripts/fuzz.sh build                  build every target (ASan)
 #   scripts/fuzz.sh seeds [FIXTURES]       build fuzz/extra/<target>/ (bigger seeds, not committed)
-#                                          from FIXTURES (default ../shared/fixtures when present,
-#                                          else tests/fixtures); runs use it when it exists
+#                                          from FIXTURES (default tests/fixtures); runs use it when
+#                                          it exists
 #   scripts/fuzz.sh repro TARGET FILE      run one input (a crash artifact) through TARGET
 #   scripts/fuzz.sh tmin TARGET FILE       minimise a crashing input
 #   scripts/fuzz.sh topup GOAL CHUNK       run the target with the fewest logged seconds for CHUNK
@@ -211,10 +211,7 @@ long)
     run_target "$1" "$2" long
     ;;
 seeds)
-    src=${1:-}
-    if [ -z "$src" ]; then
-        if [ -d "$ROOT/../shared/fixtures" ]; then src="$ROOT/../shared/fixtures"; else src="$ROOT/tests/fixtures"; fi
-    fi
+    src=${1:-$ROOT/tests/fixtures}
     python3 "$FUZZ/make_seeds.py" extra "$src"
     for t in "${TARGETS[@]}"; do printf '%-11s %4s extra seeds\n' "$t" "$(count_files "$FUZZ/extra/$t")"; done
     ;;

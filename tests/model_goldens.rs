@@ -1,5 +1,6 @@
-//! The imported models against MXNet 1.9.1's own outputs (tests/fixtures, copied from
-//! ../shared/fixtures): every golden whose input is a tensor (closed-form patterns and the
+//! The imported models against MXNet 1.9.1's own outputs (each model folder's `goldens.json`
+//! under tests/fixtures; its `manifest.json` records the MXNet, numpy and OpenCV versions that
+//! made them): every golden whose input is a tensor (closed-form patterns and the
 //! preprocessed `.npy` inputs).
 
 mod common;

@@ -1,7 +1,7 @@
 """Export a SageMaker MXNet checkpoint to ONNX for the comparison (MXNet 1.9.1's exporter).
 
 usage: export_onnx.py MODEL_DIR OUT.onnx
-Two exporter bugs are worked around (measured in ../../shared notes, perf-anchors section 1):
+Two bugs of MXNet 1.9.1's ONNX exporter are worked around:
 - it cannot export SoftmaxOutput with its label variable: the head becomes softmax(fc) (identical
   at inference);
 - it ignores BatchNorm fix_gamma=True and exports the stored gamma: gamma is set to 1 for those.

@@ -3,8 +3,8 @@
 # interleaved in one run. Needs the full-size models (scripts/make-full-models.sh) and their
 # MXNet venv; installs onnx/onnxruntime into that venv and exports the ONNX models.
 #   benches/compare/run.sh [IMAGE]   (default tests/fixtures/photos/china.jpg)
-# Also compares the decode of every JPEG in $PHOTOS (default ../shared/fixtures/photos) with
-# OpenCV's libjpeg-turbo.
+# Also compares the decode of every JPEG in $PHOTOS (default tests/fixtures/photos, or a bigger
+# folder of your own) with OpenCV's libjpeg-turbo.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 MXENV=${MXENV:-$HOME/.cache/edgeclass/mxenv}
@@ -18,8 +18,7 @@ mkdir -p "$OUT"
 for m in resnet18-224 resnet50-224; do
     [ -f "$OUT/$m.onnx" ] || "$MXENV/bin/python" benches/compare/export_onnx.py "tests/fixtures/full/$m" "$OUT/$m.onnx"
 done
-PHOTOS=${PHOTOS:-../shared/fixtures/photos}
-[ -d "$PHOTOS" ] || PHOTOS=tests/fixtures/photos
+PHOTOS=${PHOTOS:-tests/fixtures/photos}
 cargo build --release --locked --features multithread
 python3 benches/compare/compare.py --edgeclass "${CARGO_TARGET_DIR:-target}/release/edgeclass" \
     --python "$MXENV/bin/python" --models tests/fixtures/full --onnx "$OUT" --image "$IMAGE" \
