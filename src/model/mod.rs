@@ -214,10 +214,10 @@ impl ImportedModel {
     /// Optimise and make runnable as `options` say.
     pub fn into_model_with_options(self, options: &ModelOptions) -> Result<Model> {
         let t0 = Instant::now();
-        let run_options = RunOptions {
-            executor: executor(options.threads)?,
-            ..RunOptions::default()
-        };
+        // No executor in the plan: each ModelState owns its pool (see `new_state`), so that a
+        // fork() child's worker can start a pool of its own.
+        check_threads(options.threads)?;
+        let run_options = RunOptions::default();
         let winograd = options.winograd.policy();
         // tract's declutter, Winograd and packing make copies of the weights (each freed as the
         // next exists): reserve two more copies (Winograd's 16 values per 9 included) before.
@@ -325,16 +325,13 @@ impl WinogradMode {
     }
 }
 
-/// tract's executor for `threads` threads per inference: none (the calling thread) for 1, a
-/// private rayon pool otherwise.
-fn executor(threads: usize) -> Result<Option<tract_linalg::multithread::Executor>> {
+/// Whether `threads` threads per inference are possible in this build.
+fn check_threads(threads: usize) -> Result<()> {
     match threads {
         0 => Err(invalid_argument("threads must be at least 1")),
-        1 => Ok(None),
+        1 => Ok(()),
         #[cfg(feature = "multithread")]
-        n => Ok(Some(
-            tract_linalg::multithread::Executor::multithread_with_name(n, "edgeclass-tract"),
-        )),
+        _ => Ok(()),
         #[cfg(not(feature = "multithread"))]
         n => Err(Error::new(
             Code::Unsupported,
@@ -342,6 +339,21 @@ fn executor(threads: usize) -> Result<Option<tract_linalg::multithread::Executor
                 "{n} threads per inference needs edgeclass built with the `multithread` feature"
             ),
         )),
+    }
+}
+
+/// tract's executor for `threads` threads per inference: none (the calling thread) for 1, a
+/// private rayon pool otherwise.
+fn executor(threads: usize) -> Result<Option<tract_linalg::multithread::Executor>> {
+    check_threads(threads)?;
+    match threads {
+        1 => Ok(None),
+        #[cfg(feature = "multithread")]
+        n => Ok(Some(
+            tract_linalg::multithread::Executor::multithread_with_name(n, "edgeclass-tract"),
+        )),
+        #[cfg(not(feature = "multithread"))]
+        _ => unreachable!("check_threads refused it"),
     }
 }
 
@@ -377,9 +389,22 @@ pub struct Model {
     pub timings: LoadTimings,
 }
 
-/// Per-worker execution state (tract's intermediate values). Cheap to create.
+/// Per-worker execution state (tract's intermediate values) and, above one thread per
+/// inference, the worker's own thread pool. Cheap to create for one thread.
 pub struct ModelState {
     state: TypedSimpleState,
+    executor: Option<tract_linalg::multithread::Executor>,
+}
+
+impl ModelState {
+    /// `f` with this state's pool as tract's executor on this thread (tract reads it through
+    /// `current_tract_executor`: its matrix products and our Winograd transforms).
+    fn scoped<R>(&mut self, f: impl FnOnce(&mut TypedSimpleState) -> R) -> R {
+        match self.executor.clone() {
+            Some(e) => tract_linalg::multithread::multithread_tract_scope(e, || f(&mut self.state)),
+            None => f(&mut self.state),
+        }
+    }
 }
 
 /// One inference's results.
@@ -429,7 +454,7 @@ impl Model {
     /// one thread, lean Winograd).
     pub fn load(path: &Path, options: &ModelOptions) -> Result<Model> {
         // Refuse an impossible thread count before the (slow) import.
-        executor(options.threads)?;
+        check_threads(options.threads)?;
         let t0 = Instant::now();
         let imported = ImportedModel::load(path)?;
         let import = t0.elapsed();
@@ -464,7 +489,10 @@ impl Model {
             .plan
             .spawn()
             .map_err(|e| tract_err("creating a model state", e))?;
-        Ok(ModelState { state })
+        Ok(ModelState {
+            state,
+            executor: executor(self.threads)?,
+        })
     }
 
     /// Run on one NCHW f32 tensor of `info.input_len()` elements.
@@ -489,13 +517,15 @@ impl Model {
         }
         let tensor =
             Tensor::from_shape(&self.info.input_shape, input).map_err(|e| tract_err("input", e))?;
-        let result = state.state.run_plan_with_eval(
-            tvec![tensor.into_tvalue()],
-            |ctx, op_state, node, inputs| {
-                deadline.check("inference")?;
-                tract_core::plan::eval(ctx, op_state, node, inputs)
-            },
-        );
+        let result = state.scoped(|s| {
+            s.run_plan_with_eval(
+                tvec![tensor.into_tvalue()],
+                |ctx, op_state, node, inputs| {
+                    deadline.check("inference")?;
+                    tract_core::plan::eval(ctx, op_state, node, inputs)
+                },
+            )
+        });
         let outputs = match result {
             Ok(o) => o,
             Err(e) => {
@@ -538,16 +568,17 @@ impl Model {
             Tensor::from_shape(&self.info.input_shape, input).map_err(|e| tract_err("input", e))?;
         let mut times = Vec::new();
         state
-            .state
-            .run_plan_with_eval(
-                tvec![tensor.into_tvalue()],
-                |ctx, op_state, node, inputs| {
-                    let t0 = Instant::now();
-                    let r = tract_core::plan::eval(ctx, op_state, node, inputs);
-                    times.push((node.name.clone(), node.op.name().to_string(), t0.elapsed()));
-                    r
-                },
-            )
+            .scoped(|s| {
+                s.run_plan_with_eval(
+                    tvec![tensor.into_tvalue()],
+                    |ctx, op_state, node, inputs| {
+                        let t0 = Instant::now();
+                        let r = tract_core::plan::eval(ctx, op_state, node, inputs);
+                        times.push((node.name.clone(), node.op.name().to_string(), t0.elapsed()));
+                        r
+                    },
+                )
+            })
             .map_err(|e| tract_err("profiling the model", e))?;
         Ok(times)
     }

@@ -105,23 +105,12 @@ impl InferenceThread {
         self.pid != std::process::id()
     }
 
-    /// In a `fork()` child, start this worker's thread again (the parent's does not exist here);
-    /// elsewhere nothing. A model that runs on a thread pool of its own (more than one thread
-    /// per inference) cannot be restarted this way: that is an error naming the remedy, not a
-    /// request that waits forever.
+    /// In a `fork()` child, start this worker's thread again (the parent's does not exist here),
+    /// with a thread pool of its own when the model runs on several threads (the state owns its
+    /// pool: `Model::new_state`); elsewhere nothing.
     pub fn ensure_started(&mut self) -> Result<()> {
         if !self.forked() {
             return Ok(());
-        }
-        if self.model.threads() > 1 {
-            return Err(Error::new(
-                Code::Unsupported,
-                format!(
-                    "service {}: this process is a fork() child of the one that opened the service, and the service's {}-thread inference pool stayed in the parent; open the service in the child (or use EdgeclassThreads=1, or start the child with spawn)",
-                    self.service,
-                    self.model.threads()
-                ),
-            ));
         }
         let fresh = InferenceThread::spawn(self.model.clone(), &self.service, self.index)?;
         // The old value's thread and handle are the parent's: replaced without joining (Drop
