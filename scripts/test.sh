@@ -4,8 +4,7 @@
 # Rust tests with both JPEG decoders, the API docs, the own-allocator example, the C ffi-tests
 # (stress, examples; valgrind beside the Python packages) and the Python packages on 2.7, 3.7
 # and 3.11. Each part prints its own summary; the script stops at the
-# first failing part. EDGECLASS_SKIP_SETUP=1 skips the set-up step; EDGECLASS_TEST_MULTITHREAD=1
-# adds the fork() test on the multithread build.
+# first failing part. EDGECLASS_SKIP_SETUP=1 skips the set-up step.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "${EDGECLASS_SKIP_SETUP:-0}" != 1 ]; then
@@ -19,19 +18,13 @@ echo "== Rust tests (default features: zune-jpeg, heap accounting)"
 # refuses artefacts older than src/ (a no-op after setup.sh's build).
 cargo build --release --locked
 cargo test --release --locked
-# tests/fork.rs runs in the default build above; its multithread case (a child refused clearly,
-# not hung) rebuilds tract with another feature set (minutes): on request only, until
-# multithread is a default feature (issue 20).
-if [ "${EDGECLASS_TEST_MULTITHREAD:-0}" = 1 ]; then
-    echo "== fork() with a multi-threaded inference pool (multithread build)"
-    cargo test --release --locked --features multithread --test fork
-fi
 echo "== packaging: the systemd unit and the Greengrass v2 component against edgeclass serve"
 python3 tests/packaging/test_packaging.py
 echo "== Rust API docs: every public item documented, every intra-doc link resolves"
 RUSTDOCFLAGS="-D warnings -D missing-docs -D rustdoc::broken-intra-doc-links" cargo doc --no-deps --locked
 echo "== the Rust example with its own #[global_allocator] (edgeclass without default features)"
-out=$(cargo run --release --locked --no-default-features --example own_allocator)
+# multithread kept: another tract feature set would rebuild all of tract (minutes).
+out=$(cargo run --release --locked --no-default-features --features multithread --example own_allocator)
 echo "$out"
 # The label in the image's name is the reference; the program's allocator must be the one used.
 grep -q 'digit07_label3_28x28.png: class 3 ' <<<"$out" && grep -q "allocator: this program's" <<<"$out" ||

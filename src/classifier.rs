@@ -38,7 +38,8 @@ pub struct CallStats {
     pub preprocess_us: u64,
     /// The model's run.
     pub inference_us: u64,
-    /// Peak bytes this request allocated on its thread (0 without heap accounting).
+    /// Peak bytes this request allocated: on its thread, plus the peak of the inference's thread
+    /// pool when it runs on several threads (0 without heap accounting).
     pub peak_bytes: u64,
     /// The decoded image's width, after EXIF orientation (0 for a tensor input).
     pub decoded_width: u32,
@@ -107,7 +108,7 @@ impl Classifier {
             Ok(c)
         });
         result.map(|mut c| {
-            c.stats.peak_bytes = peak as u64;
+            c.stats.peak_bytes = (peak + self.state.pool_peak_bytes()) as u64;
             c
         })
     }

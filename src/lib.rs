@@ -58,5 +58,5 @@ pub mod service;
 
 pub use classifier::{Classification, Classifier};
 pub use error::{Code, Error, Result};
-pub use model::{Inference, Model, ModelInfo, ModelOptions};
+pub use model::{default_threads, Inference, Model, ModelInfo, ModelOptions};
 pub use service::{Request, Service, ServiceConfig};

@@ -19,7 +19,7 @@ for m in resnet18-224 resnet50-224; do
     [ -f "$OUT/$m.onnx" ] || "$MXENV/bin/python" benches/compare/export_onnx.py "tests/fixtures/full/$m" "$OUT/$m.onnx"
 done
 PHOTOS=${PHOTOS:-tests/fixtures/photos}
-cargo build --release --locked --features multithread
+cargo build --release --locked
 python3 benches/compare/compare.py --edgeclass "${CARGO_TARGET_DIR:-target}/release/edgeclass" \
     --python "$MXENV/bin/python" --models tests/fixtures/full --onnx "$OUT" --image "$IMAGE" \
     --rounds "${ROUNDS:-3}" --runs "${RUNS:-30}" --out "$OUT/results.md" \

@@ -4,10 +4,11 @@
 //! [`is_counting`] says so, and the service falls back to size estimates.
 //!
 //! Per-thread counters make the activation measurement of a warm-up run honest even while other
-//! threads allocate: a tract run happens entirely on the calling thread.
+//! threads allocate: a tract run happens on the calling thread, or on its model state's own
+//! thread pool, whose threads are counted together as a [`ThreadGroup`].
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 
 static LIVE: AtomicUsize = AtomicUsize::new(0);
 static PEAK: AtomicUsize = AtomicUsize::new(0);
@@ -20,6 +21,8 @@ thread_local! {
     static THREAD_PEAK: Cell<isize> = const { Cell::new(0) };
     // Allocation events on this thread: count, bytes requested, largest single request.
     static THREAD_ALLOCS: Cell<(usize, usize, usize)> = const { Cell::new((0, 0, 0)) };
+    // The thread group (`ThreadGroup`) this thread counts into as well: its slot + 1, 0 for none.
+    static GROUP: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Record an allocation of `size` bytes (called by the global allocator; must not allocate).
@@ -42,6 +45,10 @@ pub(crate) fn record_alloc(size: usize) {
         let (n, bytes, largest) = a.get();
         a.set((n + 1, bytes + size, largest.max(size)));
     });
+    if let Some(g) = current_group() {
+        let live = g.live.fetch_add(size as isize, Ordering::Relaxed) + size as isize;
+        g.peak.fetch_max(live, Ordering::Relaxed);
+    }
 }
 
 /// Record a deallocation of `size` bytes.
@@ -51,6 +58,9 @@ pub(crate) fn record_alloc(size: usize) {
 pub(crate) fn record_dealloc(size: usize) {
     LIVE.fetch_sub(size, Ordering::Relaxed);
     let _ = THREAD_LIVE.try_with(|l| l.set(l.get() - size as isize));
+    if let Some(g) = current_group() {
+        g.live.fetch_sub(size as isize, Ordering::Relaxed);
+    }
 }
 
 /// Whether allocations are being counted (the `heap-accounting` allocator is installed).
@@ -94,6 +104,86 @@ pub fn count_allocations<T>(f: impl FnOnce() -> T) -> (usize, usize, usize, T) {
     let (n, bytes, largest) = THREAD_ALLOCS.with(Cell::get);
     THREAD_ALLOCS.with(|a| a.set((saved.0 + n, saved.1 + bytes, saved.2.max(largest))));
     (n, bytes, largest, out)
+}
+
+/// Counters shared by the threads of one group.
+struct GroupCounters {
+    used: AtomicBool,
+    live: AtomicIsize,
+    peak: AtomicIsize,
+}
+
+/// How many thread groups can exist at once: one per model state that runs on a pool of its
+/// own (a service's workers, each generation of a hot swap, each `Classifier`). A fixed table
+/// because the allocator reads it and must not allocate; a state made while all are taken runs
+/// uncounted (its pool's peak reads 0) and says so in the log.
+const GROUP_SLOTS: usize = 512;
+
+#[allow(clippy::declare_interior_mutable_const)] // the initialiser of each slot, copied
+const FREE_GROUP: GroupCounters = GroupCounters {
+    used: AtomicBool::new(false),
+    live: AtomicIsize::new(0),
+    peak: AtomicIsize::new(0),
+};
+static GROUPS: [GroupCounters; GROUP_SLOTS] = [FREE_GROUP; GROUP_SLOTS];
+
+fn current_group() -> Option<&'static GroupCounters> {
+    match GROUP.try_with(Cell::get) {
+        Ok(0) | Err(_) => None,
+        Ok(n) => GROUPS.get(n - 1),
+    }
+}
+
+/// A set of threads whose allocations are also counted together: the thread pool of a model
+/// state that runs one inference on several threads. The thread that runs the model waits while
+/// the pool works, so its own counters ([`measure`]) miss the pool's scratch memory (tract keeps
+/// a scratch space per pool thread); the group's peak is that part.
+///
+/// The slot is given back when the group is dropped. A pool thread that outlives its group
+/// (rayon's threads end after their pool is dropped, not with it) may still free memory into the
+/// slot's next owner: that only lowers its live count, never its peak above a start.
+#[derive(Debug)]
+pub struct ThreadGroup {
+    slot: usize,
+}
+
+impl ThreadGroup {
+    /// A new, empty group, or `None` when every slot is taken.
+    pub fn new() -> Option<ThreadGroup> {
+        let slot = GROUPS.iter().position(|g| {
+            g.used
+                .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        })?;
+        GROUPS[slot].live.store(0, Ordering::Relaxed);
+        GROUPS[slot].peak.store(0, Ordering::Relaxed);
+        Some(ThreadGroup { slot })
+    }
+
+    /// What a thread calls to join this group for the rest of its life (a pool's start handler).
+    pub fn joiner(&self) -> impl Fn() + Send + Sync + 'static {
+        let slot = self.slot;
+        move || GROUP.with(|g| g.set(slot + 1))
+    }
+
+    /// Start a peak measurement: the group's live bytes now.
+    pub fn start(&self) -> isize {
+        let g = &GROUPS[self.slot];
+        let live = g.live.load(Ordering::Relaxed);
+        g.peak.store(live, Ordering::Relaxed);
+        live
+    }
+
+    /// The group's peak above `start` (from [`ThreadGroup::start`]) since then.
+    pub fn peak_since(&self, start: isize) -> usize {
+        (GROUPS[self.slot].peak.load(Ordering::Relaxed) - start).max(0) as usize
+    }
+}
+
+impl Drop for ThreadGroup {
+    fn drop(&mut self) {
+        GROUPS[self.slot].used.store(false, Ordering::Release);
+    }
 }
 
 thread_local! {

@@ -258,14 +258,30 @@ pub struct ModelOptions {
 }
 
 impl Default for ModelOptions {
-    /// One thread; Winograd [`WinogradMode::Lean`]. The library reads no environment: the CLI
-    /// maps `EDGECLASS_WINOGRAD`, a service its `EdgeclassWinograd` parameter.
+    /// [`default_threads`]`(1)` threads (every core the process may use); Winograd
+    /// [`WinogradMode::Lean`]. The library reads no environment: the CLI maps
+    /// `EDGECLASS_WINOGRAD`, a service its `EdgeclassWinograd` parameter.
     fn default() -> Self {
         ModelOptions {
-            threads: 1,
+            threads: default_threads(1),
             winograd: WinogradMode::default(),
         }
     }
+}
+
+/// The most threads one inference runs on.
+pub const MAX_THREADS: usize = 64;
+
+/// Threads per inference when none are asked for: the cores this process may use
+/// (`std::thread::available_parallelism`, which honours CPU affinity and a cgroup's CPU quota)
+/// shared among `workers` inferences that may run at once, at least 1 and at most
+/// [`MAX_THREADS`]. Always 1 without the `multithread` feature.
+pub fn default_threads(workers: usize) -> usize {
+    if !cfg!(feature = "multithread") {
+        return 1;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cores / workers.max(1)).clamp(1, MAX_THREADS)
 }
 
 /// Which convolutions run as Winograd F(2x2, 3x3): a trade of weight memory (16 values per 9)
@@ -343,17 +359,38 @@ fn check_threads(threads: usize) -> Result<()> {
 }
 
 /// tract's executor for `threads` threads per inference: none (the calling thread) for 1, a
-/// private rayon pool otherwise.
-fn executor(threads: usize) -> Result<Option<tract_linalg::multithread::Executor>> {
+/// private rayon pool otherwise, whose threads join `group` (their allocations counted there).
+fn executor(
+    threads: usize,
+    group: Option<&heap::ThreadGroup>,
+) -> Result<Option<tract_linalg::multithread::Executor>> {
     check_threads(threads)?;
     match threads {
         1 => Ok(None),
         #[cfg(feature = "multithread")]
-        n => Ok(Some(
-            tract_linalg::multithread::Executor::multithread_with_name(n, "edgeclass-tract"),
-        )),
+        n => {
+            let join = group.map(|g| g.joiner());
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .thread_name(|i| format!("edgeclass-tract-{i}"))
+                .start_handler(move |_| {
+                    if let Some(join) = &join {
+                        join()
+                    }
+                })
+                .build()
+                .map_err(|e| {
+                    crate::error::internal(format!("cannot start a {n}-thread inference pool: {e}"))
+                })?;
+            Ok(Some(tract_linalg::multithread::Executor::MultiThread(
+                Arc::new(pool),
+            )))
+        }
         #[cfg(not(feature = "multithread"))]
-        _ => unreachable!("check_threads refused it"),
+        _ => {
+            let _ = group;
+            unreachable!("check_threads refused it")
+        }
     }
 }
 
@@ -394,16 +431,34 @@ pub struct Model {
 pub struct ModelState {
     state: TypedSimpleState,
     executor: Option<tract_linalg::multithread::Executor>,
+    /// The pool's threads, counted together (declared after `executor`: dropped after it).
+    group: Option<heap::ThreadGroup>,
+    pool_peak: usize,
 }
 
 impl ModelState {
     /// `f` with this state's pool as tract's executor on this thread (tract reads it through
-    /// `current_tract_executor`: its matrix products and our Winograd transforms).
+    /// `current_tract_executor`: its matrix products and our Winograd transforms), measuring
+    /// the pool threads' peak.
     fn scoped<R>(&mut self, f: impl FnOnce(&mut TypedSimpleState) -> R) -> R {
-        match self.executor.clone() {
+        let start = self.group.as_ref().map(heap::ThreadGroup::start);
+        let out = match self.executor.clone() {
             Some(e) => tract_linalg::multithread::multithread_tract_scope(e, || f(&mut self.state)),
             None => f(&mut self.state),
-        }
+        };
+        self.pool_peak = match (&self.group, start) {
+            (Some(g), Some(start)) => g.peak_since(start),
+            _ => 0,
+        };
+        out
+    }
+
+    /// Peak bytes the pool's threads allocated during the last run, above what they held before
+    /// it (tract's per-thread scratch space on the first run): 0 on one thread, where the whole
+    /// run is on the calling thread and [`heap::measure`] sees it. The run's peak is at most the
+    /// calling thread's peak plus this.
+    pub fn pool_peak_bytes(&self) -> usize {
+        self.pool_peak
     }
 }
 
@@ -489,9 +544,20 @@ impl Model {
             .plan
             .spawn()
             .map_err(|e| tract_err("creating a model state", e))?;
+        let group = if self.threads > 1 {
+            let group = heap::ThreadGroup::new();
+            if group.is_none() {
+                log::warn!("every heap-accounting thread group is taken: this model state's pool runs uncounted");
+            }
+            group
+        } else {
+            None
+        };
         Ok(ModelState {
             state,
-            executor: executor(self.threads)?,
+            executor: executor(self.threads, group.as_ref())?,
+            group,
+            pool_peak: 0,
         })
     }
 

@@ -7,14 +7,14 @@ use std::time::Duration;
 
 use crate::error::{invalid_parameter, Result};
 use crate::image::{DecodeOptions, JpegDecoder};
-use crate::model::WinogradMode;
+use crate::model::{default_threads, WinogradMode, MAX_THREADS};
 use crate::names::{is_service_name, service_name_rule, SERVICE_NAME_RULE};
 
 /// Upper bounds that keep a typo from becoming a day-long wait or a terabyte budget.
 pub const MAX_TIMEOUT_SECONDS: u64 = 86_400;
 /// The largest `LocalInferenceServiceMemoryLimitKB`: 256 GiB.
 pub const MAX_MEMORY_KB: u64 = 256 << 20; // 256 GiB
-/// The most `EdgeclassWorkers` and `EdgeclassThreads`.
+/// The most `EdgeclassWorkers` (`EdgeclassThreads`: [`MAX_THREADS`]).
 pub const MAX_WORKERS: usize = 64;
 
 /// A validated service configuration.
@@ -36,7 +36,9 @@ pub struct ServiceConfig {
     pub feedback_config_id: Option<String>,
     /// `EdgeclassWorkers`: concurrent requests, each with its own model state (default 1).
     pub workers: usize,
-    /// `EdgeclassThreads`: threads per inference (default 1; more needs the `multithread` build).
+    /// `EdgeclassThreads`: threads per inference (default: [`default_threads`] of the workers,
+    /// the cores the process may use shared among them; more than 1 needs the `multithread`
+    /// feature, a default one).
     pub threads: usize,
     /// `EdgeclassWinograd`: which 3x3 convolutions run as Winograd (default `lean`).
     pub winograd: WinogradMode,
@@ -59,7 +61,7 @@ pub const KEYS: &[(&str, &str)] = &[
         concat!("optional: ^$|", service_name_rule!()),
     ),
     ("EdgeclassWorkers", "optional: concurrent requests, 1..=64 (default 1)"),
-    ("EdgeclassThreads", "optional: threads per inference, 1..=64 (default 1; >1 needs the multithread build)"),
+    ("EdgeclassThreads", "optional: threads per inference, 1..=64 (default: the cores the process may use, divided among EdgeclassWorkers; >1 needs the multithread feature, on by default)"),
     ("EdgeclassWinograd", "optional: off, lean (default) or fast: Winograd 3x3 convolutions, weight memory for speed"),
     ("EdgeclassStrictDecoding", "optional: true/false (default false): refuse bytes that disagree with the content type"),
     ("EdgeclassApplyExif", "optional: true/false (default true): apply the EXIF orientation as OpenCV does"),
@@ -168,7 +170,8 @@ impl ServiceConfigBuilder {
         self.set("EdgeclassWorkers", workers)
     }
 
-    /// `EdgeclassThreads`: threads per inference (default 1; more needs `multithread`).
+    /// `EdgeclassThreads`: threads per inference (default: the cores the process may use,
+    /// divided among the workers; more than 1 needs `multithread`).
     pub fn threads(self, threads: usize) -> Self {
         self.set("EdgeclassThreads", threads)
     }
@@ -326,8 +329,8 @@ impl ServiceConfig {
             None => 1,
         };
         let threads = match params.get("EdgeclassThreads") {
-            Some(v) => parse_bounded("EdgeclassThreads", v, MAX_WORKERS as u64)? as usize,
-            None => 1,
+            Some(v) => parse_bounded("EdgeclassThreads", v, MAX_THREADS as u64)? as usize,
+            None => default_threads(workers),
         };
         if threads > 1 && !cfg!(feature = "multithread") {
             return Err(crate::Error::new(

@@ -25,7 +25,7 @@ pub(crate) struct Done {
     /// The input buffer, handed back for the next request.
     pub input: Vec<f32>,
     pub result: Result<Inference>,
-    /// Peak bytes the run allocated on the inference thread.
+    /// Peak bytes the run allocated on the inference thread, plus its pool's peak.
     pub peak: usize,
     pub elapsed: Duration,
 }
@@ -76,6 +76,9 @@ impl InferenceThread {
                         }))
                         .unwrap_or_else(|_| Err(Error::new(Code::Panic, "panic during inference")))
                     });
+                    // With a pool, this thread waits while the pool's threads work: their peak
+                    // is added (an upper bound of the run's, as the two need not coincide).
+                    let peak = peak + state.pool_peak_bytes();
                     let done = Done {
                         input: job.input,
                         result,

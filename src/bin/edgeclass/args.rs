@@ -186,9 +186,9 @@ pub struct ClassifyArgs {
 /// How the model is optimised to run: `--threads`, `--winograd`.
 #[derive(Args)]
 pub struct RunArgs {
-    /// Threads per inference (more than 1 needs the multithread build)
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = positive)]
-    pub threads: usize,
+    /// Threads per inference [default: the cores this process may use]
+    #[arg(long, value_name = "N", value_parser = positive)]
+    pub threads: Option<usize>,
     /// Which 3x3 convolutions run as Winograd: off, lean (default) or fast [env:
     /// EDGECLASS_WINOGRAD]
     ///
@@ -211,7 +211,9 @@ impl RunArgs {
             (None, Err(_)) => WinogradMode::default(),
         };
         Ok(ModelOptions {
-            threads: self.threads,
+            threads: self
+                .threads
+                .unwrap_or_else(|| edgeclass::default_threads(1)),
             winograd,
         })
     }

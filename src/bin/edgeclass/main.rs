@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::Parser;
 use edgeclass::answer::connector_body;
@@ -278,8 +278,13 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let optimize = t1.elapsed();
     let [_, c, h, w] = model.info.input_shape;
     println!(
-        "model {} ({}x{}x{}, {} classes)",
-        model.info.origin, c, h, w, model.info.classes
+        "model {} ({}x{}x{}, {} classes), {} thread(s) per inference",
+        model.info.origin,
+        c,
+        h,
+        w,
+        model.info.classes,
+        model.threads()
     );
     println!("{:<28} {:>10} {:>10}", "stage", "median ms", "min ms");
     println!(
@@ -327,7 +332,29 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let (inf, inf_min) = time_ms(args.runs, || model.run(&mut state, &input).map(|_| ()))?;
     println!("{:<28} {inf:>10.3} {inf_min:>10.3}", "inference");
     if args.profile {
-        let mut nodes = model.profile(&mut state, &input)?;
+        let nodes = model.profile(&mut state, &input)?;
+        // Per operator kind first: where a board spends its time, whatever the layer names.
+        let mut kinds: std::collections::BTreeMap<&str, (Duration, usize)> = Default::default();
+        for (_, op, t) in &nodes {
+            let k = kinds.entry(op.as_str()).or_default();
+            k.0 += *t;
+            k.1 += 1;
+        }
+        let total: Duration = kinds.values().map(|k| k.0).sum();
+        let mut kinds: Vec<_> = kinds.into_iter().collect();
+        kinds.sort_by_key(|k| std::cmp::Reverse(k.1 .0));
+        println!(
+            "time per operator kind (one run, {:.3} ms):",
+            total.as_secs_f64() * 1e3
+        );
+        for (op, (t, n)) in &kinds {
+            println!(
+                "  {:>8.3} ms  {:>5.1} %  {op:<24} {n} node(s)",
+                t.as_secs_f64() * 1e3,
+                100.0 * t.as_secs_f64() / total.as_secs_f64().max(1e-9)
+            );
+        }
+        let mut nodes = nodes;
         nodes.sort_by_key(|n| std::cmp::Reverse(n.2));
         println!("slowest nodes (one run):");
         for (name, op, t) in nodes.iter().take(10) {
@@ -361,7 +388,7 @@ fn bench_json(args: &BenchArgs) -> Result<()> {
     let (median, min) = time_ms(args.runs, || classify().map(|_| ()))?;
     println!(
         "{{\"engine\": \"edgeclass\", \"threads\": {}, \"load_ms\": {load_ms:.3}, \"first_ms\": {first_ms:.3}, \"median_ms\": {median:.3}, \"min_ms\": {min:.3}, \"runs\": {}, \"top1\": {}}}",
-        args.run.threads,
+        options.threads,
         args.runs,
         top_k(&first, 1)[0]
     );
