@@ -6,6 +6,10 @@
 pub mod archive;
 #[doc(hidden)]
 pub mod artefact;
+// Matrix products for our own operators (one `unsafe` call, bounds checked first).
+#[allow(unsafe_code)]
+#[doc(hidden)]
+pub mod gemm;
 #[doc(hidden)]
 pub mod mxnet;
 #[doc(hidden)]

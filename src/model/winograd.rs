@@ -7,19 +7,19 @@
 //! ```text
 //! x [N,C,H,W] ──WinogradInput──▶ V [C, 16, T]   (V = Bᵀ d B per 4x4 tile; T = N·tiles)
 //! U [16, Co, C] (const, U = G g Gᵀ per filter, computed in f64 at load)
-//! EinSum gmk,kgn->gmn (U, V) ──▶ M [16, Co, T]   (16 GEMMs: tract packs U once and runs its own kernels)
+//! WinogradGemm (U, V) ──▶ M [16, Co, T]   (16 GEMMs, split among the executor's threads)
 //! M ──WinogradOutput(+bias)──▶ y [N,Co,H',W']   (y = Aᵀ m A per tile, cropped)
 //! ```
 //!
 //! [`rewrite`] replaces each eligible `Conv` of a *decluttered* model (so batch-norm scales are
-//! already folded into the weights and bias) by that sub-graph; tract's codegen then turns the
-//! EinSum into its optimised matrix product with the transformed weights pre-packed. Only f32,
+//! already folded into the weights and bias) by that sub-graph. The 16 products run on
+//! [`super::gemm`] (faer's kernels, packing as they go): measured on ResNet-18's shapes, they and
+//! no packing node beat tract's EinSum with pre-packed weights by 1.5-2.5x (issue 20). Only f32,
 //! group 1, 3x3 kernels, stride 1, dilation 1, channel-first convs with constant weights are
 //! rewritten; everything else keeps tract's convolution.
 
 use tract_core::internal::*;
 use tract_core::ops::cnn::{Conv, KernelFormat};
-use tract_core::ops::einsum::EinSum;
 use tract_core::ops::nn::DataFormat;
 
 /// Which convolutions [`rewrite`] turns into Winograd form.
@@ -443,6 +443,87 @@ impl TypedOp for WinogradOutput {
     as_op!();
 }
 
+/// The 16 products of a Winograd convolution, `M[g] = U[g] · V[:, g, :]`: `V [C, 16, T]` →
+/// `M [16, Co, T]`, with `U [16, Co, C]` held by the operator. The products are split among
+/// tract's executor's threads (each on one thread: 16 independent products balance better and
+/// synchronise less than each split in parts).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct WinogradGemm {
+    pub u: Arc<Tensor>,
+    pub cout: usize,
+    pub cin: usize,
+    pub tiles: usize,
+}
+
+impl Op for WinogradGemm {
+    fn name(&self) -> StaticName {
+        "WinogradGemm".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "16 x ({}x{} . {}x{})",
+            self.cout, self.cin, self.cin, self.tiles
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for WinogradGemm {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        use super::gemm::{matmul, Layout};
+        let v = args_1!(inputs);
+        let v = v.try_as_plain_ram()?.as_slice::<f32>()?;
+        let u = self.u.try_as_plain_ram()?.as_slice::<f32>()?;
+        let (co, c, t) = (self.cout, self.cin, self.tiles);
+        ensure!(v.len() == c * 16 * t && u.len() == 16 * co * c);
+        let mut m = Tensor::zero::<f32>(&[16, co, t])?;
+        {
+            let mut view = m.try_as_plain_ram_mut()?;
+            let out = view.as_slice_mut::<f32>()?;
+            // Rows of the split: one product each; the work is the multiply-adds.
+            tract_linalg::multithread::par_chunks_mut(
+                out,
+                co * t,
+                16 * co * c * t,
+                |g0, chunk| {
+                    for i in 0..chunk.len() / (co * t) {
+                        let g = g0 + i;
+                        matmul(
+                            chunk,
+                            Layout::dense(co, t, i * co * t),
+                            u,
+                            Layout::dense(co, c, g * co * c),
+                            v,
+                            Layout {
+                                rows: c,
+                                cols: t,
+                                offset: g * t,
+                                row_stride: 16 * t,
+                            },
+                        )?;
+                    }
+                    Ok(())
+                },
+            )?;
+        }
+        Ok(tvec!(m.into_tvalue()))
+    }
+}
+
+impl TypedOp for WinogradGemm {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        ensure!(inputs[0].datum_type == f32::datum_type());
+        ensure!(*inputs[0].shape == *f32::fact([self.cin, 16, self.tiles]).shape);
+        Ok(tvec!(f32::fact([16, self.cout, self.tiles])))
+    }
+
+    as_op!();
+}
+
 /// What a convolution needs to be rewritten: its geometry, channels and constant weights.
 struct Candidate {
     geometry: Geometry,
@@ -549,14 +630,15 @@ pub fn rewrite(model: &mut TypedModel, policy: &Policy) -> TractResult<usize> {
             },
             &[taps[0]],
         )?[0];
-        let u = patch.add_const(
-            format!("{name}.winograd_u"),
-            Tensor::from_shape(&[16, cout, cin], &u)?,
-        )?;
         let m = patch.wire_node(
             format!("{name}.winograd_gemm"),
-            EinSum::new("gmk,kgn->gmn".parse()?, f32::datum_type()),
-            &[u, v],
+            WinogradGemm {
+                u: Arc::new(Tensor::from_shape(&[16, cout, cin], &u)?),
+                cout,
+                cin,
+                tiles: c.geometry.t(),
+            },
+            &[v],
         )?[0];
         let y = patch.wire_node(
             format!("{name}.winograd_out"),
