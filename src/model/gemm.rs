@@ -50,6 +50,30 @@ pub fn matmul(
     b: &[f32],
     bl: Layout,
 ) -> TractResult<()> {
+    product(c, cl, a, al, b, bl, false)
+}
+
+/// `c += a · b`, on the calling thread (a bias already in `c` costs no pass of its own).
+pub fn matmul_add(
+    c: &mut [f32],
+    cl: Layout,
+    a: &[f32],
+    al: Layout,
+    b: &[f32],
+    bl: Layout,
+) -> TractResult<()> {
+    product(c, cl, a, al, b, bl, true)
+}
+
+fn product(
+    c: &mut [f32],
+    cl: Layout,
+    a: &[f32],
+    al: Layout,
+    b: &[f32],
+    bl: Layout,
+    add: bool,
+) -> TractResult<()> {
     ensure!(
         al.rows == cl.rows && bl.cols == cl.cols && al.cols == bl.rows,
         "matmul shapes: {al:?} x {bl:?} -> {cl:?}"
@@ -62,6 +86,9 @@ pub fn matmul(
         return Ok(());
     }
     if al.cols == 0 {
+        if add {
+            return Ok(());
+        }
         for r in 0..cl.rows {
             let row = cl.offset + r * cl.row_stride;
             c[row..row + cl.cols].fill(0.0);
@@ -72,8 +99,9 @@ pub fn matmul(
     // which reads the same memory as column-major matrices (what the `gemm` facade does).
     // SAFETY: every element each matrix's layout reaches lies inside its slice (checked above:
     // offset + (rows - 1) * row_stride + cols <= len, strides fit isize); `c` is borrowed
-    // mutably, so it overlaps neither `a` nor `b`; with read_dst = false the destination is only
-    // written. The transposed operands address exactly the elements of the layouts checked.
+    // mutably, so it overlaps neither `a` nor `b`; the destination is read (add) and written only
+    // inside its layout. The transposed operands address exactly the elements of the layouts
+    // checked.
     #[allow(unsafe_code)]
     unsafe {
         gemm_f32::gemm::f32::get_gemm_fn()(
@@ -83,14 +111,14 @@ pub fn matmul(
             c.as_mut_ptr().add(cl.offset),
             cl.row_stride as isize,
             1,
-            false,
+            add,
             b.as_ptr().add(bl.offset),
             bl.row_stride as isize,
             1,
             a.as_ptr().add(al.offset),
             al.row_stride as isize,
             1,
-            0.0,
+            1.0,
             1.0,
             false,
             false,

@@ -6,6 +6,8 @@
 pub mod archive;
 #[doc(hidden)]
 pub mod artefact;
+#[doc(hidden)]
+pub mod conv;
 // Matrix products for our own operators (one `unsafe` call, bounds checked first).
 #[allow(unsafe_code)]
 #[doc(hidden)]
@@ -234,6 +236,8 @@ impl ImportedModel {
             typed.declutter()?;
             if let Some(policy) = winograd {
                 winograd::rewrite(&mut typed, &policy)?;
+                // The other convolutions on the same GEMM (`off` keeps tract's, as the fallback).
+                conv::rewrite(&mut typed)?;
             }
             optimise::optimize(&mut typed)?;
             typed.into_runnable_with_options(&run_options)

@@ -1,0 +1,582 @@
+//! The convolutions Winograd leaves (the stem, the strided 3x3 ones, the small outputs) as
+//! matrix products on [`super::gemm`]: `W [Co, Ci·kh·kw] · X' [Ci·kh·kw, P]` with `X'` the im2col
+//! of the input (P = output pixels), built a block of columns at a time so that it stays within
+//! [`IM2COL_FLOATS`]. (1x1 convolutions never get here: tract's declutter has already made them
+//! matrix products.) The bias is written first and the product added to it. The work is split among tract's executor's
+//! threads by output channels (rows), which keeps the thin products of the 7x7 outputs (P = 49)
+//! parallel too. Measured against tract 0.23.9's im2col + OptMatMul: issue 20's note.
+//!
+//! [`rewrite`] replaces each eligible `Conv` of a decluttered model (f32, group 1, NCHW or CHW,
+//! constant kernel and bias); it runs after the Winograd rewrite, which takes the 3x3 ones it
+//! wants first.
+
+use tract_core::internal::*;
+use tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_core::ops::nn::DataFormat;
+
+use super::gemm::{matmul_add, Layout};
+
+/// The largest im2col block, in values (2 MiB): the stem's 147 x 12,544 im2col would be 7.4 MB.
+pub const IM2COL_FLOATS: usize = 512 * 1024;
+
+/// The most output pixels per image of a convolution [`rewrite`] takes. Measured per node on
+/// ResNet-18 (`edgeclass bench --profile`, AVX-512 host, 1 / 2 threads, ms, tract -> here): the
+/// 7x7-output 3x3 convolutions 5.3-5.9 / 3.2 -> 3.6-3.8 / 2.0-2.1 (tract streams their 9.4 MB
+/// of weights through kernels tiled for wide products); the 14x14 ones 3.3 / 2.0-2.2 ->
+/// 3.2-3.6 / 1.8-2.3 (even); the stem (112x112) 4.1 / 2.0-3.3 -> 5.3 / 5.1 (lost).
+pub const MAX_OUTPUT_PIXELS: usize = 64;
+
+/// Shape of one rewritten convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ConvGeometry {
+    pub n: usize,
+    pub ci: usize,
+    pub h: usize,
+    pub w: usize,
+    pub co: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub sh: usize,
+    pub sw: usize,
+    pub dh: usize,
+    pub dw: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub oh: usize,
+    pub ow: usize,
+    /// Whether the input and output have the batch axis.
+    pub has_n: bool,
+}
+
+impl ConvGeometry {
+    fn k(&self) -> usize {
+        self.ci * self.kh * self.kw
+    }
+
+    fn p(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    fn output_shape(&self) -> TVec<usize> {
+        if self.has_n {
+            tvec![self.n, self.co, self.oh, self.ow]
+        } else {
+            tvec![self.co, self.oh, self.ow]
+        }
+    }
+
+    /// Columns `p0..p0 + cols` of the im2col of image `x` (`[Ci, H, W]`) into `out`
+    /// (`[K, cols]`), rows `r0..` of it (`out` holds whole rows).
+    fn im2col(&self, x: &[f32], p0: usize, cols: usize, r0: usize, out: &mut [f32]) {
+        for (i, row) in out.chunks_mut(cols).enumerate() {
+            let r = r0 + i;
+            let (c, ky, kx) = (r / (self.kh * self.kw), r / self.kw % self.kh, r % self.kw);
+            let plane = &x[c * self.h * self.w..(c + 1) * self.h * self.w];
+            // The output columns whose input column is inside the image: ix = ox·sw + kx·dw − pad.
+            let shift = kx * self.dw;
+            let lo = self.pad_left.saturating_sub(shift).div_ceil(self.sw);
+            let hi = if self.w + self.pad_left > shift {
+                ((self.w + self.pad_left - shift - 1) / self.sw + 1).min(self.ow)
+            } else {
+                0
+            };
+            let mut p = p0;
+            let mut written = 0;
+            while written < cols {
+                let (oy, ox0) = (p / self.ow, p % self.ow);
+                let run = (self.ow - ox0).min(cols - written);
+                let dst = &mut row[written..written + run];
+                let iy = (oy * self.sh + ky * self.dh).wrapping_sub(self.pad_top);
+                // This run's columns inside the image: [a, b) of ox0..ox0 + run.
+                let (a, b) = (lo.clamp(ox0, ox0 + run), hi.clamp(ox0, ox0 + run));
+                if iy >= self.h || a >= b {
+                    dst.fill(0.0);
+                } else {
+                    let src = &plane[iy * self.w..(iy + 1) * self.w];
+                    dst[..a - ox0].fill(0.0);
+                    dst[b - ox0..].fill(0.0);
+                    let first = a * self.sw + shift - self.pad_left;
+                    let inside = &mut dst[a - ox0..b - ox0];
+                    if self.sw == 1 {
+                        inside.copy_from_slice(&src[first..first + inside.len()]);
+                    } else {
+                        for (d, s) in inside.iter_mut().zip(src[first..].iter().step_by(self.sw)) {
+                            *d = *s;
+                        }
+                    }
+                }
+                written += run;
+                p += run;
+            }
+        }
+    }
+}
+
+/// A convolution as a matrix product: input `[N, Ci, H, W]` (or `[Ci, H, W]`) → output
+/// `[N, Co, OH, OW]`, with the kernel as `[Co, Ci·kh·kw]` and the bias (`[Co]`) held here.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ConvGemm {
+    pub geometry: ConvGeometry,
+    pub weights: Arc<Tensor>,
+    pub bias: Arc<Tensor>,
+    /// The largest im2col block, in values ([`IM2COL_FLOATS`]; smaller in tests).
+    pub block_floats: usize,
+}
+
+impl Op for ConvGemm {
+    fn name(&self) -> StaticName {
+        "ConvGemm".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        let g = &self.geometry;
+        Ok(vec![format!(
+            "{}x{} stride {}x{}: {}x{} . {}x{}",
+            g.kh,
+            g.kw,
+            g.sh,
+            g.sw,
+            g.co,
+            g.k(),
+            g.k(),
+            g.p()
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for ConvGemm {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let x = args_1!(inputs);
+        let x = x.try_as_plain_ram()?.as_slice::<f32>()?;
+        let g = self.geometry;
+        let (k, p, co) = (g.k(), g.p(), g.co);
+        let weights = self.weights.try_as_plain_ram()?.as_slice::<f32>()?;
+        let bias = self.bias.try_as_plain_ram()?.as_slice::<f32>()?;
+        ensure!(x.len() == g.n * g.ci * g.h * g.w && weights.len() == co * k);
+        ensure!(bias.len() == co);
+        let mut y = Tensor::zero::<f32>(&g.output_shape())?;
+        {
+            let mut view = y.try_as_plain_ram_mut()?;
+            let y = view.as_slice_mut::<f32>()?;
+            for (b, image_out) in y.chunks_mut(co * p).enumerate() {
+                for (row, &v) in image_out.chunks_mut(p).zip(bias) {
+                    row.fill(v);
+                }
+                let image = &x[b * g.ci * g.h * g.w..(b + 1) * g.ci * g.h * g.w];
+                let block = (self.block_floats / k.max(1)).clamp(1, p);
+                let mut cols = vec![0f32; k * block];
+                for p0 in (0..p).step_by(block) {
+                    let n = block.min(p - p0);
+                    let buf = &mut cols[..k * n];
+                    tract_linalg::multithread::par_chunks_mut(buf, n, k * n, |r0, rows| {
+                        g.im2col(image, p0, n, r0, rows);
+                        Ok(())
+                    })?;
+                    product(image_out, weights, buf, p, k, p0, n)?;
+                }
+            }
+        }
+        Ok(tvec!(y.into_tvalue()))
+    }
+}
+
+/// `out[:, p0..p0 + n] += weights · cols` (`cols`: `[K, n]`), split among the executor's threads
+/// by rows of `out` (`[Co, P]`).
+fn product(
+    out: &mut [f32],
+    weights: &[f32],
+    cols: &[f32],
+    p: usize,
+    k: usize,
+    p0: usize,
+    n: usize,
+) -> TractResult<()> {
+    split_rows(out, p, |r0, rows| {
+        let r = rows.len() / p;
+        matmul_add(
+            rows,
+            Layout {
+                rows: r,
+                cols: n,
+                offset: p0,
+                row_stride: p,
+            },
+            weights,
+            Layout::dense(r, k, r0 * k),
+            cols,
+            Layout::dense(k, n, 0),
+        )
+    })
+}
+
+/// `f(first_row, rows)` over `out` (rows of `row_len`) in as many parts as tract's executor has
+/// threads, one each: every part streams the whole im2col block, so fewer, larger parts are
+/// cheaper than the 4 per thread `par_chunks_mut` makes.
+fn split_rows(
+    out: &mut [f32],
+    row_len: usize,
+    f: impl Fn(usize, &mut [f32]) -> TractResult<()> + Sync + Send,
+) -> TractResult<()> {
+    let rows = out.len() / row_len.max(1);
+    #[cfg(feature = "multithread")]
+    if let tract_linalg::multithread::Executor::MultiThread(pool) =
+        tract_linalg::multithread::current_tract_executor()
+    {
+        use rayon::prelude::*;
+        let parts = pool.current_num_threads().min(rows);
+        if parts > 1 {
+            let per = rows.div_ceil(parts);
+            return pool.install(|| {
+                out.par_chunks_mut(per * row_len)
+                    .enumerate()
+                    .try_for_each(|(i, part)| f(i * per, part))
+            });
+        }
+    }
+    f(0, out)
+}
+
+impl TypedOp for ConvGemm {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let g = &self.geometry;
+        ensure!(inputs[0].datum_type == f32::datum_type());
+        ensure!(inputs[0].shape.volume() == (g.n * g.ci * g.h * g.w).to_dim());
+        Ok(tvec!(f32::fact(g.output_shape())))
+    }
+
+    as_op!();
+}
+
+/// The geometry, `[Co, K]` weights and `[Co]` bias of a convolution this module can run.
+fn candidate(
+    model: &TypedModel,
+    node: &TypedNode,
+    max_pixels: usize,
+) -> Option<(ConvGeometry, Tensor, Tensor)> {
+    let conv = node.op_as::<Conv>()?;
+    let ps = &conv.pool_spec;
+    if conv.q_params.is_some()
+        || conv.group != 1
+        || ps.kernel_shape.len() != 2
+        || !matches!(ps.data_format, DataFormat::NCHW | DataFormat::CHW)
+        || node.inputs.len() != 3
+    {
+        return None;
+    }
+    let x = model.outlet_fact(node.inputs[0]).ok()?;
+    if x.datum_type != f32::datum_type() {
+        return None;
+    }
+    let kernel = model.outlet_fact(node.inputs[1]).ok()?.konst.clone()?;
+    let bias = model.outlet_fact(node.inputs[2]).ok()?.konst.clone()?;
+    if kernel.datum_type() != f32::datum_type()
+        || bias.datum_type() != f32::datum_type()
+        || !kernel.is_plain_ram()
+        || !bias.is_plain_ram()
+    {
+        return None;
+    }
+    let xshape: TVec<usize> = x.shape.as_concrete()?.iter().copied().collect();
+    let shape = ps.data_format.shape(xshape).ok()?;
+    let (h, w) = (shape.hw_dims()[0], shape.hw_dims()[1]);
+    let (kh, kw) = (ps.kernel_shape[0], ps.kernel_shape[1]);
+    let strides = ps.strides();
+    let dilations = ps.dilations();
+    let padded = ps.padding.compute(&[h, w], &[kh, kw], &dilations, &strides);
+    let ci = *shape.c();
+    let co = conv.output_channels();
+    let g = ConvGeometry {
+        n: shape.n().copied().unwrap_or(1),
+        ci,
+        h,
+        w,
+        co,
+        kh,
+        kw,
+        sh: strides[0],
+        sw: strides[1],
+        dh: dilations[0],
+        dw: dilations[1],
+        pad_top: padded[0].pad_before,
+        pad_left: padded[1].pad_before,
+        oh: padded[0].convoluted,
+        ow: padded[1].convoluted,
+        has_n: shape.n().is_some(),
+    };
+    if g.oh == 0 || g.ow == 0 || g.ci == 0 || g.co == 0 || g.sh == 0 || g.sw == 0 {
+        return None;
+    }
+    if g.p() > max_pixels {
+        return None;
+    }
+    // What tract's own output shape says must be what this geometry computes.
+    let facts = conv
+        .output_facts(&[
+            x,
+            model.outlet_fact(node.inputs[1]).ok()?,
+            model.outlet_fact(node.inputs[2]).ok()?,
+        ])
+        .ok()?;
+    if facts[0].shape.as_concrete()? != g.output_shape().as_slice() {
+        return None;
+    }
+    let kv = kernel.try_as_plain_ram().ok()?;
+    let kv = kv.as_slice::<f32>().ok()?;
+    if kv.len() != co * g.k() {
+        return None;
+    }
+    // [Co, Ci, kh, kw] whatever the kernel's own layout, matching the im2col rows (c, ky, kx).
+    let mut weights = vec![0f32; co * g.k()];
+    for o in 0..co {
+        for i in 0..ci {
+            for y in 0..kh {
+                for x in 0..kw {
+                    weights[((o * ci + i) * kh + y) * kw + x] = kv[match conv.kernel_fmt {
+                        KernelFormat::OIHW => ((o * ci + i) * kh + y) * kw + x,
+                        KernelFormat::HWIO => ((y * kw + x) * ci + i) * co + o,
+                        KernelFormat::OHWI => ((o * kh + y) * kw + x) * ci + i,
+                    }];
+                }
+            }
+        }
+    }
+    let bv = bias.try_as_plain_ram().ok()?;
+    let bv = bv.as_slice::<f32>().ok()?;
+    let bias = match bv.len() {
+        1 => vec![bv[0]; co],
+        n if n == co => bv.to_vec(),
+        _ => return None,
+    };
+    Some((
+        g,
+        Tensor::from_shape(&[co, g.k()], &weights).ok()?,
+        Tensor::from_shape(&[co], &bias).ok()?,
+    ))
+}
+
+/// Replace every eligible convolution of a decluttered `model` with at most
+/// [`MAX_OUTPUT_PIXELS`] output pixels by a [`ConvGemm`]; returns how many were replaced.
+pub fn rewrite(model: &mut TypedModel) -> TractResult<usize> {
+    rewrite_with(model, MAX_OUTPUT_PIXELS, IM2COL_FLOATS)
+}
+
+fn rewrite_with(
+    model: &mut TypedModel,
+    max_pixels: usize,
+    block_floats: usize,
+) -> TractResult<usize> {
+    let mut done = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some((geometry, weights, bias)) = candidate(model, node, max_pixels) else {
+            continue;
+        };
+        let name = node.name.clone();
+        let mut patch = TypedModelPatch::new(format!("gemm conv {name}"));
+        let taps = patch.taps(model, &node.inputs)?;
+        let y = patch.wire_node(
+            format!("{name}.conv_gemm"),
+            ConvGemm {
+                geometry,
+                weights: Arc::new(weights),
+                bias: Arc::new(bias),
+                block_floats,
+            },
+            &[taps[0]],
+        )?[0];
+        patch.shunt_outside(model, id.into(), y)?;
+        patch.apply(model)?;
+        done += 1;
+    }
+    if done > 0 {
+        model.compact()?;
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tract_core::ops::cnn::{PaddingSpec, PoolSpec};
+
+    /// A small deterministic generator (xorshift), values in [-1, 1).
+    struct Rng(u64);
+    impl Rng {
+        fn vec(&mut self, n: usize) -> Vec<f32> {
+            (0..n)
+                .map(|_| {
+                    self.0 ^= self.0 << 13;
+                    self.0 ^= self.0 >> 7;
+                    self.0 ^= self.0 << 17;
+                    ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+                })
+                .collect()
+        }
+    }
+
+    struct Case {
+        n: usize,
+        ci: usize,
+        co: usize,
+        hw: [usize; 2],
+        k: [usize; 2],
+        stride: [usize; 2],
+        dil: [usize; 2],
+        pad: [usize; 4],
+    }
+
+    /// The textbook convolution in f64: the reference.
+    fn direct_conv(c: &Case, x: &[f32], kernel: &[f32], bias: &[f32]) -> (Vec<usize>, Vec<f64>) {
+        let [h, w] = c.hw;
+        let [kh, kw] = c.k;
+        let oh = (h + c.pad[0] + c.pad[2] - (c.dil[0] * (kh - 1) + 1)) / c.stride[0] + 1;
+        let ow = (w + c.pad[1] + c.pad[3] - (c.dil[1] * (kw - 1) + 1)) / c.stride[1] + 1;
+        let mut y = vec![0f64; c.n * c.co * oh * ow];
+        for b in 0..c.n {
+            for o in 0..c.co {
+                for oy in 0..oh {
+                    for ox in 0..ow {
+                        let mut s = bias[o] as f64;
+                        for i in 0..c.ci {
+                            for ky in 0..kh {
+                                for kx in 0..kw {
+                                    let iy = (oy * c.stride[0] + ky * c.dil[0]) as isize
+                                        - c.pad[0] as isize;
+                                    let ix = (ox * c.stride[1] + kx * c.dil[1]) as isize
+                                        - c.pad[1] as isize;
+                                    if iy < 0 || ix < 0 || iy >= h as isize || ix >= w as isize {
+                                        continue;
+                                    }
+                                    let xv =
+                                        x[((b * c.ci + i) * h + iy as usize) * w + ix as usize];
+                                    let kv = kernel[((o * c.ci + i) * kh + ky) * kw + kx];
+                                    s += xv as f64 * kv as f64;
+                                }
+                            }
+                        }
+                        y[((b * c.co + o) * oh + oy) * ow + ox] = s;
+                    }
+                }
+            }
+        }
+        (vec![c.n, c.co, oh, ow], y)
+    }
+
+    fn check(threads: usize, blocked: bool) {
+        let mut rng = Rng(0x2545f4914f6cdd1d);
+        #[rustfmt::skip]
+        let cases = [
+            // The stem (7x7 stride 2, pad 3), strided 3x3 and 1x1 shortcuts, 1x1 stride 1,
+            // 3x3 on 7x7 outputs, asymmetric padding, dilation, batch 2, odd sizes.
+            Case { n: 1, ci: 3, co: 8, hw: [23, 21], k: [7, 7], stride: [2, 2], dil: [1, 1], pad: [3, 3, 3, 3] },
+            Case { n: 1, ci: 5, co: 7, hw: [9, 9], k: [3, 3], stride: [2, 2], dil: [1, 1], pad: [1, 1, 1, 1] },
+            Case { n: 1, ci: 6, co: 4, hw: [8, 7], k: [1, 1], stride: [2, 2], dil: [1, 1], pad: [0, 0, 0, 0] },
+            Case { n: 1, ci: 16, co: 24, hw: [7, 7], k: [1, 1], stride: [1, 1], dil: [1, 1], pad: [0, 0, 0, 0] },
+            Case { n: 1, ci: 64, co: 40, hw: [7, 7], k: [3, 3], stride: [1, 1], dil: [1, 1], pad: [1, 1, 1, 1] },
+            Case { n: 1, ci: 3, co: 5, hw: [6, 10], k: [3, 2], stride: [1, 3], dil: [1, 1], pad: [0, 2, 1, 0] },
+            Case { n: 1, ci: 2, co: 3, hw: [9, 9], k: [3, 3], stride: [1, 1], dil: [2, 2], pad: [2, 2, 2, 2] },
+            Case { n: 2, ci: 4, co: 6, hw: [5, 6], k: [3, 3], stride: [1, 1], dil: [1, 1], pad: [1, 1, 1, 1] },
+            Case { n: 2, ci: 4, co: 6, hw: [5, 6], k: [1, 1], stride: [1, 1], dil: [1, 1], pad: [0, 0, 0, 0] },
+        ];
+        for c in cases {
+            let [h, w] = c.hw;
+            let [kh, kw] = c.k;
+            let kernel = rng.vec(c.co * c.ci * kh * kw);
+            let bias = rng.vec(c.co);
+            let x = rng.vec(c.n * c.ci * h * w);
+            let mut model = TypedModel::default();
+            let xs = model.add_source("x", f32::fact([c.n, c.ci, h, w])).unwrap();
+            let k = model
+                .add_const(
+                    "k",
+                    Tensor::from_shape(&[c.co, c.ci, kh, kw], &kernel).unwrap(),
+                )
+                .unwrap();
+            let b = model
+                .add_const("b", Tensor::from_shape(&[c.co], &bias).unwrap())
+                .unwrap();
+            let op = Conv {
+                pool_spec: PoolSpec {
+                    data_format: DataFormat::NCHW,
+                    kernel_shape: tvec![kh, kw],
+                    padding: PaddingSpec::Explicit(
+                        tvec![c.pad[0], c.pad[1]],
+                        tvec![c.pad[2], c.pad[3]],
+                    ),
+                    dilations: Some(tvec![c.dil[0], c.dil[1]]),
+                    strides: Some(tvec![c.stride[0], c.stride[1]]),
+                    input_channels: c.ci,
+                    output_channels: c.co,
+                },
+                kernel_fmt: KernelFormat::OIHW,
+                group: 1,
+                q_params: None,
+            };
+            let y = model.wire_node("conv", op, &[xs, k, b]).unwrap()[0];
+            model.select_output_outlets(&[y]).unwrap();
+            let mut model = model.into_decluttered().unwrap();
+            // Blocks of 37 values: im2col blocks of a column or a few, ending inside output rows.
+            let blocks = if blocked { 37 } else { IM2COL_FLOATS };
+            // tract's declutter already turns a 1x1 convolution into a matrix product (an
+            // EinSum, after a Downsample when strided): nothing left for this module there.
+            let want = usize::from(c.k != [1, 1]);
+            assert_eq!(
+                rewrite_with(&mut model, usize::MAX, blocks).unwrap(),
+                want,
+                "k {:?} stride {:?}",
+                c.k,
+                c.stride
+            );
+            model.optimize().unwrap();
+            #[allow(unused_mut)]
+            let mut options = RunOptions::default();
+            #[cfg(feature = "multithread")]
+            if threads > 1 {
+                options.executor = Some(tract_linalg::multithread::Executor::multithread(threads));
+            }
+            let plan = model.into_runnable_with_options(&options).unwrap();
+            let input = Tensor::from_shape(&[c.n, c.ci, h, w], &x).unwrap();
+            let got = plan.run(tvec![input.into_tvalue()]).unwrap()[0]
+                .clone()
+                .into_tensor();
+            let (shape, want) = direct_conv(&c, &x, &kernel, &bias);
+            assert_eq!(
+                got.shape(),
+                shape.as_slice(),
+                "k {:?} stride {:?}",
+                c.k,
+                c.stride
+            );
+            let got = got.try_as_plain_ram().unwrap();
+            let got = got.as_slice::<f32>().unwrap();
+            let terms = (c.ci * kh * kw) as f64;
+            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+                assert!(
+                    (*g as f64 - w).abs() <= 1e-5 * terms.sqrt() * 4.0,
+                    "k {:?} stride {:?} dil {:?} pad {:?} [{i}]: {g} vs {w}",
+                    c.k,
+                    c.stride,
+                    c.dil,
+                    c.pad
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn matches_the_textbook_convolution() {
+        check(1, false);
+        check(1, true);
+    }
+
+    #[cfg(feature = "multithread")]
+    #[test]
+    fn matches_the_textbook_convolution_on_two_threads() {
+        check(2, false);
+        check(2, true);
+    }
+}
