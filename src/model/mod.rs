@@ -19,6 +19,8 @@ pub mod nnef;
 #[doc(hidden)]
 pub mod optimise;
 #[doc(hidden)]
+pub mod pool;
+#[doc(hidden)]
 pub mod winograd;
 
 use std::collections::BTreeMap;
@@ -238,6 +240,7 @@ impl ImportedModel {
                 winograd::rewrite(&mut typed, &policy)?;
                 // The other convolutions on the same GEMM (`off` keeps tract's, as the fallback).
                 conv::rewrite(&mut typed)?;
+                pool::rewrite(&mut typed)?;
             }
             optimise::optimize(&mut typed)?;
             typed.into_runnable_with_options(&run_options)
