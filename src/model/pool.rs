@@ -231,62 +231,83 @@ mod tests {
     use super::*;
     use tract_core::ops::cnn::{PaddingSpec, PoolSpec};
 
-    /// The textbook max pool: the reference.
-    fn textbook(
-        x: &[f32],
+    struct Case {
         n: usize,
         c: usize,
         hw: [usize; 2],
         k: [usize; 2],
         s: [usize; 2],
-        pad: [usize; 2],
-        out: [usize; 2],
-    ) -> Vec<f32> {
-        let mut y = Vec::new();
-        for p in 0..n * c {
-            for oy in 0..out[0] {
-                for ox in 0..out[1] {
-                    let mut m = f32::MIN;
-                    for ky in 0..k[0] {
-                        for kx in 0..k[1] {
-                            let iy = (oy * s[0] + ky) as isize - pad[0] as isize;
-                            let ix = (ox * s[1] + kx) as isize - pad[1] as isize;
-                            if iy >= 0 && ix >= 0 && (iy as usize) < hw[0] && (ix as usize) < hw[1]
-                            {
-                                let v = x[(p * hw[0] + iy as usize) * hw[1] + ix as usize];
-                                if v > m {
-                                    m = v;
+        /// top, left, bottom, right
+        pad: [usize; 4],
+    }
+
+    impl Case {
+        fn out(&self) -> [usize; 2] {
+            [
+                (self.hw[0] + self.pad[0] + self.pad[2] - self.k[0]) / self.s[0] + 1,
+                (self.hw[1] + self.pad[1] + self.pad[3] - self.k[1]) / self.s[1] + 1,
+            ]
+        }
+
+        /// The textbook max pool: the reference.
+        fn textbook(&self, x: &[f32]) -> Vec<f32> {
+            let (hw, out) = (self.hw, self.out());
+            let mut y = Vec::new();
+            for p in 0..self.n * self.c {
+                for oy in 0..out[0] {
+                    for ox in 0..out[1] {
+                        let mut m = f32::MIN;
+                        for ky in 0..self.k[0] {
+                            for kx in 0..self.k[1] {
+                                let iy = (oy * self.s[0] + ky) as isize - self.pad[0] as isize;
+                                let ix = (ox * self.s[1] + kx) as isize - self.pad[1] as isize;
+                                if iy >= 0
+                                    && ix >= 0
+                                    && (iy as usize) < hw[0]
+                                    && (ix as usize) < hw[1]
+                                {
+                                    let v = x[(p * hw[0] + iy as usize) * hw[1] + ix as usize];
+                                    if v > m {
+                                        m = v;
+                                    }
                                 }
                             }
                         }
+                        y.push(m);
                     }
-                    y.push(m);
                 }
             }
+            y
         }
-        y
     }
 
     fn check(threads: usize) {
         #[rustfmt::skip]
-        let cases: [(usize, usize, [usize; 2], [usize; 2], [usize; 2], [usize; 4]); 7] = [
-            // n, c, hw, kernel, stride, pad (top, left, bottom, right)
-            (1, 64, [112, 112], [3, 3], [2, 2], [1, 1, 1, 1]),
-            (1, 3, [7, 9], [2, 2], [2, 2], [0, 0, 0, 0]),
-            (2, 5, [6, 6], [3, 3], [1, 1], [1, 1, 1, 1]),
-            (1, 2, [5, 8], [3, 2], [2, 3], [2, 0, 1, 1]),
-            (1, 1, [1, 1], [3, 3], [1, 1], [1, 1, 1, 1]),
-            (1, 4, [11, 10], [5, 5], [3, 3], [2, 2, 2, 2]),
-            (1, 3, [9, 9], [1, 1], [2, 2], [0, 0, 0, 0]),
+        let cases = [
+            Case { n: 1, c: 64, hw: [112, 112], k: [3, 3], s: [2, 2], pad: [1, 1, 1, 1] },
+            Case { n: 1, c: 3, hw: [7, 9], k: [2, 2], s: [2, 2], pad: [0, 0, 0, 0] },
+            Case { n: 2, c: 5, hw: [6, 6], k: [3, 3], s: [1, 1], pad: [1, 1, 1, 1] },
+            Case { n: 1, c: 2, hw: [5, 8], k: [3, 2], s: [2, 3], pad: [2, 0, 1, 1] },
+            Case { n: 1, c: 1, hw: [1, 1], k: [3, 3], s: [1, 1], pad: [1, 1, 1, 1] },
+            Case { n: 1, c: 4, hw: [11, 10], k: [5, 5], s: [3, 3], pad: [2, 2, 2, 2] },
+            Case { n: 1, c: 3, hw: [9, 9], k: [1, 1], s: [2, 2], pad: [0, 0, 0, 0] },
         ];
         let mut seed = 0x853c49e6748fea9bu64;
-        for (n, c, hw, k, s, pad) in cases {
+        for case in cases {
+            let Case {
+                n,
+                c,
+                hw,
+                k,
+                s,
+                pad,
+            } = case;
             let x: Vec<f32> = (0..n * c * hw[0] * hw[1])
                 .map(|i| {
                     seed = seed
                         .wrapping_mul(6364136223846793005)
                         .wrapping_add(1442695040888963407);
-                    // A NaN now and then: ignored by both, as tract does.
+                    // A NaN now and then: skipped by both, as tract does.
                     if i % 97 == 5 {
                         f32::NAN
                     } else {
@@ -326,20 +347,16 @@ mod tests {
             let got = plan.run(tvec![input.into_tvalue()]).unwrap()[0]
                 .clone()
                 .into_tensor();
-            let out = [
-                (hw[0] + pad[0] + pad[2] - k[0]) / s[0] + 1,
-                (hw[1] + pad[1] + pad[3] - k[1]) / s[1] + 1,
-            ];
+            let out = case.out();
             assert_eq!(
                 got.shape(),
                 &[n, c, out[0], out[1]],
                 "{hw:?} {k:?} {s:?} {pad:?}"
             );
-            let want = textbook(&x, n, c, hw, k, s, [pad[0], pad[1]], out);
             let got = got.try_as_plain_ram().unwrap();
             assert_eq!(
                 got.as_slice::<f32>().unwrap(),
-                want.as_slice(),
+                case.textbook(&x).as_slice(),
                 "{hw:?} {k:?} {s:?} {pad:?}"
             );
         }
