@@ -6,9 +6,12 @@
 pub mod archive;
 #[doc(hidden)]
 pub mod artefact;
+#[cfg(target_arch = "x86_64")]
 #[doc(hidden)]
 pub mod conv;
-// Matrix products for our own operators (one `unsafe` call, bounds checked first).
+// Matrix products for our own operators (one `unsafe` call, bounds checked first); x86_64 only
+// (see winograd.rs for why).
+#[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 #[doc(hidden)]
 pub mod gemm;
@@ -238,7 +241,8 @@ impl ImportedModel {
             typed.declutter()?;
             if let Some(policy) = winograd {
                 winograd::rewrite(&mut typed, &policy)?;
-                // The other convolutions on the same GEMM (`off` keeps tract's, as the fallback).
+                // The thin convolutions on the same GEMM (`off` keeps tract's, as the fallback).
+                #[cfg(target_arch = "x86_64")]
                 conv::rewrite(&mut typed)?;
                 pool::rewrite(&mut typed)?;
             }

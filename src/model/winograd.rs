@@ -7,14 +7,17 @@
 //! ```text
 //! x [N,C,H,W] ──WinogradInput──▶ V [C, 16, T]   (V = Bᵀ d B per 4x4 tile; T = N·tiles)
 //! U [16, Co, C] (const, U = G g Gᵀ per filter, computed in f64 at load)
-//! WinogradGemm (U, V) ──▶ M [16, Co, T]   (16 GEMMs, split among the executor's threads)
+//! WinogradGemm (U, V) ──▶ M [16, Co, T]   (16 GEMMs, split among the executor's threads; x86_64)
+//! or EinSum gmk,kgn->gmn (U, V)           (elsewhere: tract packs U once and runs its kernels)
 //! M ──WinogradOutput(+bias)──▶ y [N,Co,H',W']   (y = Aᵀ m A per tile, cropped)
 //! ```
 //!
 //! [`rewrite`] replaces each eligible `Conv` of a *decluttered* model (so batch-norm scales are
-//! already folded into the weights and bias) by that sub-graph. The 16 products run on
-//! [`super::gemm`] (faer's kernels, packing as they go): measured on ResNet-18's shapes, they and
-//! no packing node beat tract's EinSum with pre-packed weights by 1.5-2.5x (issue 20). Only f32,
+//! already folded into the weights and bias) by that sub-graph. On x86_64 the 16 products run on
+//! `super::gemm` (faer's kernels, packing as they go): measured on ResNet-18's shapes, they and
+//! no packing node beat tract's EinSum with pre-packed weights by 1.5-2.5x (issue 20). On ARM
+//! tract's own kernels (tuned per core: A53, A55, A72...) stay until a board measures otherwise:
+//! gemm-f32 has no armv7 NEON kernel at all. Only f32,
 //! group 1, 3x3 kernels, stride 1, dilation 1, channel-first convs with constant weights are
 //! rewritten; everything else keeps tract's convolution.
 
@@ -447,6 +450,7 @@ impl TypedOp for WinogradOutput {
 /// `M [16, Co, T]`, with `U [16, Co, C]` held by the operator. The products are split among
 /// tract's executor's threads (each on one thread: 16 independent products balance better and
 /// synchronise less than each split in parts).
+#[cfg(target_arch = "x86_64")]
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct WinogradGemm {
     pub u: Arc<Tensor>,
@@ -455,6 +459,7 @@ pub struct WinogradGemm {
     pub tiles: usize,
 }
 
+#[cfg(target_arch = "x86_64")]
 impl Op for WinogradGemm {
     fn name(&self) -> StaticName {
         "WinogradGemm".into()
@@ -470,6 +475,7 @@ impl Op for WinogradGemm {
     op_as_typed_op!();
 }
 
+#[cfg(target_arch = "x86_64")]
 impl EvalOp for WinogradGemm {
     op_out_of_plan!();
 
@@ -514,6 +520,7 @@ impl EvalOp for WinogradGemm {
     }
 }
 
+#[cfg(target_arch = "x86_64")]
 impl TypedOp for WinogradGemm {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         ensure!(inputs[0].datum_type == f32::datum_type());
@@ -630,16 +637,27 @@ pub fn rewrite(model: &mut TypedModel, policy: &Policy) -> TractResult<usize> {
             },
             &[taps[0]],
         )?[0];
+        let u = Tensor::from_shape(&[16, cout, cin], &u)?;
+        #[cfg(target_arch = "x86_64")]
         let m = patch.wire_node(
             format!("{name}.winograd_gemm"),
             WinogradGemm {
-                u: Arc::new(Tensor::from_shape(&[16, cout, cin], &u)?),
+                u: Arc::new(u),
                 cout,
                 cin,
                 tiles: c.geometry.t(),
             },
             &[v],
         )?[0];
+        #[cfg(not(target_arch = "x86_64"))]
+        let m = {
+            let u = patch.add_const(format!("{name}.winograd_u"), u)?;
+            patch.wire_node(
+                format!("{name}.winograd_gemm"),
+                tract_core::ops::einsum::EinSum::new("gmk,kgn->gmn".parse()?, f32::datum_type()),
+                &[u, v],
+            )?[0]
+        };
         let y = patch.wire_node(
             format!("{name}.winograd_out"),
             WinogradOutput {
