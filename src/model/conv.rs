@@ -1,7 +1,7 @@
 //! The convolutions Winograd leaves (the stem, the strided 3x3 ones, the small outputs) as
 //! matrix products on [`super::gemm`]: `W [Co, Ci·kh·kw] · X' [Ci·kh·kw, P]` with `X'` the im2col
 //! of the input (P = output pixels), built a block of columns at a time so that it stays within
-//! [`IM2COL_FLOATS`]. (1x1 convolutions never get here: tract's declutter has already made them
+//! `IM2COL_FLOATS`. (1x1 convolutions never get here: tract's declutter has already made them
 //! matrix products.) The bias is written first and the product added to it. The work is split among tract's executor's
 //! threads by output channels (rows), which keeps the thin products of the 7x7 outputs (P = 49)
 //! parallel too. Measured against tract 0.23.9's im2col + OptMatMul: issue 20's note.
@@ -17,14 +17,14 @@ use tract_core::ops::nn::DataFormat;
 use super::gemm::{matmul_add, Layout};
 
 /// The largest im2col block, in values (2 MiB): the stem's 147 x 12,544 im2col would be 7.4 MB.
-pub const IM2COL_FLOATS: usize = 512 * 1024;
+const IM2COL_FLOATS: usize = 512 * 1024;
 
 /// The most output pixels per image of a convolution [`rewrite`] takes. Measured per node on
 /// ResNet-18 (`edgeclass bench --profile`, AVX-512 host, 1 / 2 threads, ms, tract -> here): the
 /// 7x7-output 3x3 convolutions 5.3-5.9 / 3.2 -> 3.6-3.8 / 2.0-2.1 (tract streams their 9.4 MB
 /// of weights through kernels tiled for wide products); the 14x14 ones 3.3 / 2.0-2.2 ->
 /// 3.2-3.6 / 1.8-2.3 (even); the stem (112x112) 4.1 / 2.0-3.3 -> 5.3 / 5.1 (lost).
-pub const MAX_OUTPUT_PIXELS: usize = 64;
+const MAX_OUTPUT_PIXELS: usize = 64;
 
 /// Shape of one rewritten convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -119,7 +119,7 @@ pub struct ConvGemm {
     pub geometry: ConvGeometry,
     pub weights: Arc<Tensor>,
     pub bias: Arc<Tensor>,
-    /// The largest im2col block, in values ([`IM2COL_FLOATS`]; smaller in tests).
+    /// The largest im2col block, in values (`IM2COL_FLOATS`; smaller in tests).
     pub block_floats: usize,
 }
 
@@ -359,7 +359,7 @@ fn candidate(
 }
 
 /// Replace every eligible convolution of a decluttered `model` with at most
-/// [`MAX_OUTPUT_PIXELS`] output pixels by a [`ConvGemm`]; returns how many were replaced.
+/// `MAX_OUTPUT_PIXELS` output pixels by a [`ConvGemm`]; returns how many were replaced.
 pub fn rewrite(model: &mut TypedModel) -> TractResult<usize> {
     rewrite_with(model, MAX_OUTPUT_PIXELS, IM2COL_FLOATS)
 }
