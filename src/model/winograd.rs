@@ -446,91 +446,6 @@ impl TypedOp for WinogradOutput {
     as_op!();
 }
 
-/// The 16 products of a Winograd convolution, `M[g] = U[g] · V[:, g, :]`: `V [C, 16, T]` →
-/// `M [16, Co, T]`, with `U [16, Co, C]` held by the operator. The products are split among
-/// tract's executor's threads (each on one thread: 16 independent products balance better and
-/// synchronise less than each split in parts).
-#[cfg(target_arch = "x86_64")]
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct WinogradGemm {
-    pub u: Arc<Tensor>,
-    pub cout: usize,
-    pub cin: usize,
-    pub tiles: usize,
-}
-
-#[cfg(target_arch = "x86_64")]
-impl Op for WinogradGemm {
-    fn name(&self) -> StaticName {
-        "WinogradGemm".into()
-    }
-
-    fn info(&self) -> TractResult<Vec<String>> {
-        Ok(vec![format!(
-            "16 x ({}x{} . {}x{})",
-            self.cout, self.cin, self.cin, self.tiles
-        )])
-    }
-
-    op_as_typed_op!();
-}
-
-#[cfg(target_arch = "x86_64")]
-impl EvalOp for WinogradGemm {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        use super::gemm::{matmul, Layout};
-        let v = args_1!(inputs);
-        let v = v.try_as_plain_ram()?.as_slice::<f32>()?;
-        let u = self.u.try_as_plain_ram()?.as_slice::<f32>()?;
-        let (co, c, t) = (self.cout, self.cin, self.tiles);
-        ensure!(v.len() == c * 16 * t && u.len() == 16 * co * c);
-        let mut m = Tensor::zero::<f32>(&[16, co, t])?;
-        {
-            let mut view = m.try_as_plain_ram_mut()?;
-            let out = view.as_slice_mut::<f32>()?;
-            // Rows of the split: one product each; the work is the multiply-adds.
-            tract_linalg::multithread::par_chunks_mut(
-                out,
-                co * t,
-                16 * co * c * t,
-                |g0, chunk| {
-                    for i in 0..chunk.len() / (co * t) {
-                        let g = g0 + i;
-                        matmul(
-                            chunk,
-                            Layout::dense(co, t, i * co * t),
-                            u,
-                            Layout::dense(co, c, g * co * c),
-                            v,
-                            Layout {
-                                rows: c,
-                                cols: t,
-                                offset: g * t,
-                                row_stride: 16 * t,
-                            },
-                        )?;
-                    }
-                    Ok(())
-                },
-            )?;
-        }
-        Ok(tvec!(m.into_tvalue()))
-    }
-}
-
-#[cfg(target_arch = "x86_64")]
-impl TypedOp for WinogradGemm {
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs[0].datum_type == f32::datum_type());
-        ensure!(*inputs[0].shape == *f32::fact([self.cin, 16, self.tiles]).shape);
-        Ok(tvec!(f32::fact([16, self.cout, self.tiles])))
-    }
-
-    as_op!();
-}
-
 /// What a convolution needs to be rewritten: its geometry, channels and constant weights.
 struct Candidate {
     geometry: Geometry,
@@ -641,7 +556,7 @@ pub fn rewrite(model: &mut TypedModel, policy: &Policy) -> TractResult<usize> {
         #[cfg(target_arch = "x86_64")]
         let m = patch.wire_node(
             format!("{name}.winograd_gemm"),
-            WinogradGemm {
+            super::gemm::WinogradGemm {
                 u: Arc::new(u),
                 cout,
                 cin,
