@@ -31,9 +31,9 @@
 //! and tells its hook (ML Feedback: `feedback`) about each answer; `client` asks the
 //! `edgeclass serve` daemon instead of a service in this process; `ffi` is the C ABI over
 //! `service`, `client` and `feedback` (documented in `include/edgeclass.h`).
-// `unsafe` lives only in the C ABI layer (src/ffi), the counting allocator (src/mem/alloc.rs) and
-// the client's one send(2) with MSG_NOSIGNAL (client::send_all), each use commented with its
-// invariant.
+// `unsafe` lives only in the C ABI layer (src/ffi), the counting allocator (src/mem/alloc.rs),
+// the client's one send(2) with MSG_NOSIGNAL (client::send_all) and the one GEMM call over
+// bounds-checked slices (model::gemm::product, x86_64), each use commented with its invariant.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
