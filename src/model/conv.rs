@@ -369,33 +369,20 @@ fn rewrite_with(
     max_pixels: usize,
     block_floats: usize,
 ) -> TractResult<usize> {
-    let mut done = 0;
-    for id in model.eval_order()? {
-        let node = model.node(id);
-        let Some((geometry, weights, bias)) = candidate(model, node, max_pixels) else {
-            continue;
-        };
-        let name = node.name.clone();
-        let mut patch = TypedModelPatch::new(format!("gemm conv {name}"));
-        let taps = patch.taps(model, &node.inputs)?;
-        let y = patch.wire_node(
-            format!("{name}.conv_gemm"),
-            ConvGemm {
+    super::optimise::replace_nodes(
+        model,
+        "gemm conv",
+        |model, node| candidate(model, node, max_pixels),
+        |patch, name, taps, (geometry, weights, bias)| {
+            let op = ConvGemm {
                 geometry,
                 weights: Arc::new(weights),
                 bias: Arc::new(bias),
                 block_floats,
-            },
-            &[taps[0]],
-        )?[0];
-        patch.shunt_outside(model, id.into(), y)?;
-        patch.apply(model)?;
-        done += 1;
-    }
-    if done > 0 {
-        model.compact()?;
-    }
-    Ok(done)
+            };
+            Ok(patch.wire_node(format!("{name}.conv_gemm"), op, &[taps[0]])?[0])
+        },
+    )
 }
 
 #[cfg(test)]
@@ -403,20 +390,7 @@ mod tests {
     use super::*;
     use tract_core::ops::cnn::{PaddingSpec, PoolSpec};
 
-    /// A small deterministic generator (xorshift), values in [-1, 1).
-    struct Rng(u64);
-    impl Rng {
-        fn vec(&mut self, n: usize) -> Vec<f32> {
-            (0..n)
-                .map(|_| {
-                    self.0 ^= self.0 << 13;
-                    self.0 ^= self.0 >> 7;
-                    self.0 ^= self.0 << 17;
-                    ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-                })
-                .collect()
-        }
-    }
+    use super::super::testing::{run, Rng};
 
     struct Case {
         n: usize,
@@ -532,17 +506,8 @@ mod tests {
                 c.stride
             );
             model.optimize().unwrap();
-            #[allow(unused_mut)]
-            let mut options = RunOptions::default();
-            #[cfg(feature = "multithread")]
-            if threads > 1 {
-                options.executor = Some(tract_linalg::multithread::Executor::multithread(threads));
-            }
-            let plan = model.into_runnable_with_options(&options).unwrap();
             let input = Tensor::from_shape(&[c.n, c.ci, h, w], &x).unwrap();
-            let got = plan.run(tvec![input.into_tvalue()]).unwrap()[0]
-                .clone()
-                .into_tensor();
+            let got = run(model, &input, threads);
             let (shape, want) = direct_conv(&c, &x, &kernel, &bias);
             assert_eq!(
                 got.shape(),

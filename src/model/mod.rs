@@ -23,6 +23,8 @@ pub mod nnef;
 pub mod optimise;
 #[doc(hidden)]
 pub mod pool;
+#[cfg(test)]
+mod testing;
 #[doc(hidden)]
 pub mod winograd;
 

@@ -105,3 +105,33 @@ fn natural_strides(dims: &[usize]) -> TVec<isize> {
     }
     strides
 }
+
+/// Replace, in evaluation order, each node of `model` that `candidate` accepts by what `wire`
+/// builds from it (given the patch, the node's name and its inputs as taps; it returns the
+/// replacement's output), then compact the model: the loop of every rewrite pass of our own
+/// operators (Winograd, the GEMM convolutions, max pooling). Returns how many were replaced.
+pub(crate) fn replace_nodes<C>(
+    model: &mut TypedModel,
+    pass: &str,
+    candidate: impl Fn(&TypedModel, &TypedNode) -> Option<C>,
+    wire: impl Fn(&mut TypedModelPatch, &str, &[OutletId], C) -> TractResult<OutletId>,
+) -> TractResult<usize> {
+    let mut done = 0;
+    for id in model.eval_order()? {
+        let node = model.node(id);
+        let Some(c) = candidate(model, node) else {
+            continue;
+        };
+        let name = node.name.clone();
+        let mut patch = TypedModelPatch::new(format!("{pass} {name}"));
+        let taps = patch.taps(model, &node.inputs)?;
+        let y = wire(&mut patch, &name, &taps, c)?;
+        patch.shunt_outside(model, id.into(), y)?;
+        patch.apply(model)?;
+        done += 1;
+    }
+    if done > 0 {
+        model.compact()?;
+    }
+    Ok(done)
+}

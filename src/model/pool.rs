@@ -202,28 +202,18 @@ fn candidate(model: &TypedModel, node: &TypedNode) -> Option<PoolGeometry> {
 
 /// Replace the eligible max pools of a decluttered `model`; returns how many were replaced.
 pub fn rewrite(model: &mut TypedModel) -> TractResult<usize> {
-    let mut done = 0;
-    for id in model.eval_order()? {
-        let node = model.node(id);
-        let Some(geometry) = candidate(model, node) else {
-            continue;
-        };
-        let name = node.name.clone();
-        let mut patch = TypedModelPatch::new(format!("plane max pool {name}"));
-        let taps = patch.taps(model, &node.inputs)?;
-        let y = patch.wire_node(
-            format!("{name}.plane_max"),
-            PlaneMaxPool { geometry },
-            &[taps[0]],
-        )?[0];
-        patch.shunt_outside(model, id.into(), y)?;
-        patch.apply(model)?;
-        done += 1;
-    }
-    if done > 0 {
-        model.compact()?;
-    }
-    Ok(done)
+    super::optimise::replace_nodes(
+        model,
+        "plane max pool",
+        candidate,
+        |patch, name, taps, geometry| {
+            Ok(patch.wire_node(
+                format!("{name}.plane_max"),
+                PlaneMaxPool { geometry },
+                &[taps[0]],
+            )?[0])
+        },
+    )
 }
 
 #[cfg(test)]
@@ -336,17 +326,8 @@ mod tests {
             let mut model = model.into_decluttered().unwrap();
             assert_eq!(rewrite(&mut model).unwrap(), 1, "{hw:?} {k:?} {s:?}");
             model.optimize().unwrap();
-            #[allow(unused_mut)]
-            let mut options = RunOptions::default();
-            #[cfg(feature = "multithread")]
-            if threads > 1 {
-                options.executor = Some(tract_linalg::multithread::Executor::multithread(threads));
-            }
-            let plan = model.into_runnable_with_options(&options).unwrap();
             let input = Tensor::from_shape(&[n, c, hw[0], hw[1]], &x).unwrap();
-            let got = plan.run(tvec![input.into_tvalue()]).unwrap()[0]
-                .clone()
-                .into_tensor();
+            let got = super::super::testing::run(model, &input, threads);
             let out = case.out();
             assert_eq!(
                 got.shape(),

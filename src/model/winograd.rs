@@ -522,74 +522,67 @@ fn candidate(model: &TypedModel, node: &TypedNode, policy: &Policy) -> Option<Ca
 /// Replace the eligible convolutions of a decluttered `model` by their Winograd form; returns how
 /// many were replaced.
 pub fn rewrite(model: &mut TypedModel, policy: &Policy) -> TractResult<usize> {
-    let mut done = 0;
-    for id in model.eval_order()? {
-        let node = model.node(id);
-        let Some(c) = candidate(model, node, policy) else {
-            continue;
-        };
-        let k = c.kernel.try_as_plain_ram()?.as_slice::<f32>()?;
-        let (cin, cout) = (c.cin, c.cout);
-        let u = match c.kernel_fmt {
-            KernelFormat::OIHW => {
-                transform_kernel(cout, cin, |o, i, y, x| k[((o * cin + i) * 3 + y) * 3 + x])
-            }
-            KernelFormat::HWIO => transform_kernel(cout, cin, |o, i, y, x| {
-                k[((y * 3 + x) * cin + i) * cout + o]
-            }),
-            KernelFormat::OHWI => {
-                transform_kernel(cout, cin, |o, i, y, x| k[((o * 3 + y) * 3 + x) * cin + i])
-            }
-        };
-        let name = node.name.clone();
-        let mut patch = TypedModelPatch::new(format!("winograd {name}"));
-        let taps = patch.taps(model, &node.inputs)?;
-        let v = patch.wire_node(
-            format!("{name}.winograd_in"),
-            WinogradInput {
-                geometry: c.geometry,
-                channels: cin,
-            },
-            &[taps[0]],
-        )?[0];
-        let u = Tensor::from_shape(&[16, cout, cin], &u)?;
-        #[cfg(target_arch = "x86_64")]
-        let m = patch.wire_node(
-            format!("{name}.winograd_gemm"),
-            super::gemm::WinogradGemm {
-                u: Arc::new(u),
-                cout,
-                cin,
-                tiles: c.geometry.t(),
-            },
-            &[v],
-        )?[0];
-        #[cfg(not(target_arch = "x86_64"))]
-        let m = {
-            let u = patch.add_const(format!("{name}.winograd_u"), u)?;
-            patch.wire_node(
+    super::optimise::replace_nodes(
+        model,
+        "winograd",
+        |model, node| candidate(model, node, policy),
+        |patch, name, taps, c| {
+            let k = c.kernel.try_as_plain_ram()?.as_slice::<f32>()?;
+            let (cin, cout) = (c.cin, c.cout);
+            let u = match c.kernel_fmt {
+                KernelFormat::OIHW => {
+                    transform_kernel(cout, cin, |o, i, y, x| k[((o * cin + i) * 3 + y) * 3 + x])
+                }
+                KernelFormat::HWIO => transform_kernel(cout, cin, |o, i, y, x| {
+                    k[((y * 3 + x) * cin + i) * cout + o]
+                }),
+                KernelFormat::OHWI => {
+                    transform_kernel(cout, cin, |o, i, y, x| k[((o * 3 + y) * 3 + x) * cin + i])
+                }
+            };
+            let v = patch.wire_node(
+                format!("{name}.winograd_in"),
+                WinogradInput {
+                    geometry: c.geometry,
+                    channels: cin,
+                },
+                &[taps[0]],
+            )?[0];
+            let u = Tensor::from_shape(&[16, cout, cin], &u)?;
+            #[cfg(target_arch = "x86_64")]
+            let m = patch.wire_node(
                 format!("{name}.winograd_gemm"),
-                tract_core::ops::einsum::EinSum::new("gmk,kgn->gmn".parse()?, f32::datum_type()),
-                &[u, v],
-            )?[0]
-        };
-        let y = patch.wire_node(
-            format!("{name}.winograd_out"),
-            WinogradOutput {
-                geometry: c.geometry,
-                channels: cout,
-                has_n: c.has_n,
-            },
-            &[m, taps[2]],
-        )?[0];
-        patch.shunt_outside(model, id.into(), y)?;
-        patch.apply(model)?;
-        done += 1;
-    }
-    if done > 0 {
-        model.compact()?;
-    }
-    Ok(done)
+                super::gemm::WinogradGemm {
+                    u: Arc::new(u),
+                    cout,
+                    cin,
+                    tiles: c.geometry.t(),
+                },
+                &[v],
+            )?[0];
+            #[cfg(not(target_arch = "x86_64"))]
+            let m = {
+                let u = patch.add_const(format!("{name}.winograd_u"), u)?;
+                patch.wire_node(
+                    format!("{name}.winograd_gemm"),
+                    tract_core::ops::einsum::EinSum::new(
+                        "gmk,kgn->gmn".parse()?,
+                        f32::datum_type(),
+                    ),
+                    &[u, v],
+                )?[0]
+            };
+            Ok(patch.wire_node(
+                format!("{name}.winograd_out"),
+                WinogradOutput {
+                    geometry: c.geometry,
+                    channels: cout,
+                    has_n: c.has_n,
+                },
+                &[m, taps[2]],
+            )?[0])
+        },
+    )
 }
 
 #[cfg(test)]
@@ -597,19 +590,7 @@ mod tests {
     use super::*;
     use tract_core::ops::cnn::{PaddingSpec, PoolSpec};
 
-    /// A small deterministic generator (xorshift), values in [-1, 1).
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> f32 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        }
-        fn vec(&mut self, n: usize) -> Vec<f32> {
-            (0..n).map(|_| self.next()).collect()
-        }
-    }
+    use super::super::testing::{run, Rng};
 
     /// A one-conv model: x [n, cin, h, w] → Conv 3x3 stride 1 (explicit padding) with bias.
     fn conv_model(
@@ -650,20 +631,6 @@ mod tests {
         let y = model.wire_node("conv", op, &[x, k, b]).unwrap()[0];
         model.select_output_outlets(&[y]).unwrap();
         model
-    }
-
-    fn run(model: TypedModel, input: &Tensor, threads: usize) -> Tensor {
-        #[allow(unused_mut)]
-        let mut options = RunOptions::default();
-        #[cfg(feature = "multithread")]
-        if threads > 1 {
-            options.executor = Some(tract_linalg::multithread::Executor::multithread(threads));
-        }
-        #[cfg(not(feature = "multithread"))]
-        assert_eq!(threads, 1);
-        let plan = model.into_runnable_with_options(&options).unwrap();
-        let out = plan.run(tvec![input.clone().into_tvalue()]).unwrap();
-        out[0].clone().into_tensor()
     }
 
     fn max_abs_diff(a: &Tensor, b: &Tensor) -> f32 {
