@@ -221,12 +221,12 @@ fn split_rows(
     row_len: usize,
     f: impl Fn(usize, &mut [f32]) -> TractResult<()> + Sync + Send,
 ) -> TractResult<()> {
-    let rows = out.len() / row_len.max(1);
     #[cfg(feature = "multithread")]
     if let tract_linalg::multithread::Executor::MultiThread(pool) =
         tract_linalg::multithread::current_tract_executor()
     {
         use rayon::prelude::*;
+        let rows = out.len() / row_len.max(1);
         let parts = pool.current_num_threads().min(rows);
         if parts > 1 {
             let per = rows.div_ceil(parts);
@@ -237,6 +237,8 @@ fn split_rows(
             });
         }
     }
+    #[cfg(not(feature = "multithread"))]
+    let _ = row_len;
     f(0, out)
 }
 
