@@ -2,9 +2,9 @@
 //! matrix products on [`super::gemm`]: `W [Co, Ci·kh·kw] · X' [Ci·kh·kw, P]` with `X'` the im2col
 //! of the input (P = output pixels), built a block of columns at a time so that it stays within
 //! `IM2COL_FLOATS`. (1x1 convolutions never get here: tract's declutter has already made them
-//! matrix products.) The bias is written first and the product added to it. The work is split among tract's executor's
-//! threads by output channels (rows), which keeps the thin products of the 7x7 outputs (P = 49)
-//! parallel too. Measured against tract 0.23.9's im2col + OptMatMul: issue 20's note.
+//! matrix products.) The bias is written first and the product added to it. The work is split
+//! among tract's executor's threads by output channels (rows), which keeps the thin products of
+//! the 7x7 outputs (P = 49) parallel too. Measured against tract 0.23.9's im2col + OptMatMul: issue 20's note.
 //!
 //! [`rewrite`] replaces each eligible `Conv` of a decluttered model (f32, group 1, NCHW or CHW,
 //! constant kernel and bias); it runs after the Winograd rewrite, which takes the 3x3 ones it
@@ -12,9 +12,9 @@
 
 use tract_core::internal::*;
 use tract_core::ops::cnn::{Conv, KernelFormat};
-use tract_core::ops::nn::DataFormat;
 
 use super::gemm::{matmul_add, Layout};
+use super::window::Window;
 
 /// The largest im2col block, in values (2 MiB): the stem's 147 x 12,544 im2col would be 7.4 MB.
 const IM2COL_FLOATS: usize = 512 * 1024;
@@ -26,81 +26,59 @@ const IM2COL_FLOATS: usize = 512 * 1024;
 /// 3.2-3.6 / 1.8-2.3 (even); the stem (112x112) 4.1 / 2.0-3.3 -> 5.3 / 5.1 (lost).
 const MAX_OUTPUT_PIXELS: usize = 64;
 
-/// Shape of one rewritten convolution.
+/// Shape of one rewritten convolution: its window (`c`: input channels) and output channels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConvGeometry {
-    pub n: usize,
-    pub ci: usize,
-    pub h: usize,
-    pub w: usize,
+    pub window: Window,
     pub co: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub sh: usize,
-    pub sw: usize,
-    pub dh: usize,
-    pub dw: usize,
-    pub pad_top: usize,
-    pub pad_left: usize,
-    pub oh: usize,
-    pub ow: usize,
-    /// Whether the input and output have the batch axis.
-    pub has_n: bool,
 }
 
 impl ConvGeometry {
     fn k(&self) -> usize {
-        self.ci * self.kh * self.kw
+        self.window.c * self.window.kh * self.window.kw
     }
 
     fn p(&self) -> usize {
-        self.oh * self.ow
-    }
-
-    fn output_shape(&self) -> TVec<usize> {
-        if self.has_n {
-            tvec![self.n, self.co, self.oh, self.ow]
-        } else {
-            tvec![self.co, self.oh, self.ow]
-        }
+        self.window.oh * self.window.ow
     }
 
     /// Columns `p0..p0 + cols` of the im2col of image `x` (`[Ci, H, W]`) into `out`
     /// (`[K, cols]`), rows `r0..` of it (`out` holds whole rows).
     fn im2col(&self, x: &[f32], p0: usize, cols: usize, r0: usize, out: &mut [f32]) {
+        let g = &self.window;
         for (i, row) in out.chunks_mut(cols).enumerate() {
             let r = r0 + i;
-            let (c, ky, kx) = (r / (self.kh * self.kw), r / self.kw % self.kh, r % self.kw);
-            let plane = &x[c * self.h * self.w..(c + 1) * self.h * self.w];
+            let (c, ky, kx) = (r / (g.kh * g.kw), r / g.kw % g.kh, r % g.kw);
+            let plane = &x[c * g.h * g.w..(c + 1) * g.h * g.w];
             // The output columns whose input column is inside the image: ix = ox·sw + kx·dw − pad.
-            let shift = kx * self.dw;
-            let lo = self.pad_left.saturating_sub(shift).div_ceil(self.sw);
-            let hi = if self.w + self.pad_left > shift {
-                ((self.w + self.pad_left - shift - 1) / self.sw + 1).min(self.ow)
+            let shift = kx * g.dw;
+            let lo = g.pad_left.saturating_sub(shift).div_ceil(g.sw);
+            let hi = if g.w + g.pad_left > shift {
+                ((g.w + g.pad_left - shift - 1) / g.sw + 1).min(g.ow)
             } else {
                 0
             };
             let mut p = p0;
             let mut written = 0;
             while written < cols {
-                let (oy, ox0) = (p / self.ow, p % self.ow);
-                let run = (self.ow - ox0).min(cols - written);
+                let (oy, ox0) = (p / g.ow, p % g.ow);
+                let run = (g.ow - ox0).min(cols - written);
                 let dst = &mut row[written..written + run];
-                let iy = (oy * self.sh + ky * self.dh).wrapping_sub(self.pad_top);
+                let iy = (oy * g.sh + ky * g.dh).wrapping_sub(g.pad_top);
                 // This run's columns inside the image: [a, b) of ox0..ox0 + run.
                 let (a, b) = (lo.clamp(ox0, ox0 + run), hi.clamp(ox0, ox0 + run));
-                if iy >= self.h || a >= b {
+                if iy >= g.h || a >= b {
                     dst.fill(0.0);
                 } else {
-                    let src = &plane[iy * self.w..(iy + 1) * self.w];
+                    let src = &plane[iy * g.w..(iy + 1) * g.w];
                     dst[..a - ox0].fill(0.0);
                     dst[b - ox0..].fill(0.0);
-                    let first = a * self.sw + shift - self.pad_left;
+                    let first = a * g.sw + shift - g.pad_left;
                     let inside = &mut dst[a - ox0..b - ox0];
-                    if self.sw == 1 {
+                    if g.sw == 1 {
                         inside.copy_from_slice(&src[first..first + inside.len()]);
                     } else {
-                        for (d, s) in inside.iter_mut().zip(src[first..].iter().step_by(self.sw)) {
+                        for (d, s) in inside.iter_mut().zip(src[first..].iter().step_by(g.sw)) {
                             *d = *s;
                         }
                     }
@@ -129,13 +107,13 @@ impl Op for ConvGemm {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        let g = &self.geometry;
+        let (g, w) = (&self.geometry, &self.geometry.window);
         Ok(vec![format!(
             "{}x{} stride {}x{}: {}x{} . {}x{}",
-            g.kh,
-            g.kw,
-            g.sh,
-            g.sw,
+            w.kh,
+            w.kw,
+            w.sh,
+            w.sw,
             g.co,
             g.k(),
             g.k(),
@@ -152,28 +130,29 @@ impl EvalOp for ConvGemm {
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let x = args_1!(inputs);
         let x = x.try_as_plain_ram()?.as_slice::<f32>()?;
-        let g = self.geometry;
-        let (k, p, co) = (g.k(), g.p(), g.co);
+        let (k, p, co) = (self.geometry.k(), self.geometry.p(), self.geometry.co);
+        let g = self.geometry.window;
         let weights = self.weights.try_as_plain_ram()?.as_slice::<f32>()?;
         let bias = self.bias.try_as_plain_ram()?.as_slice::<f32>()?;
-        ensure!(x.len() == g.n * g.ci * g.h * g.w && weights.len() == co * k);
+        ensure!(x.len() == g.input_len() && weights.len() == co * k);
         ensure!(bias.len() == co);
-        let mut y = Tensor::zero::<f32>(&g.output_shape())?;
+        let mut y = Tensor::zero::<f32>(&g.output_shape(co))?;
         {
             let mut view = y.try_as_plain_ram_mut()?;
             let y = view.as_slice_mut::<f32>()?;
+            // One im2col buffer for every image.
+            let block = (self.block_floats / k.max(1)).clamp(1, p);
+            let mut cols = vec![0f32; k * block];
             for (b, image_out) in y.chunks_mut(co * p).enumerate() {
                 for (row, &v) in image_out.chunks_mut(p).zip(bias) {
                     row.fill(v);
                 }
-                let image = &x[b * g.ci * g.h * g.w..(b + 1) * g.ci * g.h * g.w];
-                let block = (self.block_floats / k.max(1)).clamp(1, p);
-                let mut cols = vec![0f32; k * block];
+                let image = &x[b * g.c * g.h * g.w..(b + 1) * g.c * g.h * g.w];
                 for p0 in (0..p).step_by(block) {
                     let n = block.min(p - p0);
                     let buf = &mut cols[..k * n];
                     tract_linalg::multithread::par_chunks_mut(buf, n, k * n, |r0, rows| {
-                        g.im2col(image, p0, n, r0, rows);
+                        self.geometry.im2col(image, p0, n, r0, rows);
                         Ok(())
                     })?;
                     product(image_out, weights, buf, p, k, p0, n)?;
@@ -246,8 +225,8 @@ impl TypedOp for ConvGemm {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let g = &self.geometry;
         ensure!(inputs[0].datum_type == f32::datum_type());
-        ensure!(inputs[0].shape.volume() == (g.n * g.ci * g.h * g.w).to_dim());
-        Ok(tvec!(f32::fact(g.output_shape())))
+        ensure!(inputs[0].shape.volume() == g.window.input_len().to_dim());
+        Ok(tvec!(f32::fact(g.window.output_shape(g.co))))
     }
 
     as_op!();
@@ -260,19 +239,10 @@ fn candidate(
     max_pixels: usize,
 ) -> Option<(ConvGeometry, Tensor, Tensor)> {
     let conv = node.op_as::<Conv>()?;
-    let ps = &conv.pool_spec;
-    if conv.q_params.is_some()
-        || conv.group != 1
-        || ps.kernel_shape.len() != 2
-        || !matches!(ps.data_format, DataFormat::NCHW | DataFormat::CHW)
-        || node.inputs.len() != 3
-    {
+    if conv.q_params.is_some() || conv.group != 1 || node.inputs.len() != 3 {
         return None;
     }
     let x = model.outlet_fact(node.inputs[0]).ok()?;
-    if x.datum_type != f32::datum_type() {
-        return None;
-    }
     let kernel = model.outlet_fact(node.inputs[1]).ok()?.konst.clone()?;
     let bias = model.outlet_fact(node.inputs[2]).ok()?.konst.clone()?;
     if kernel.datum_type() != f32::datum_type()
@@ -282,37 +252,11 @@ fn candidate(
     {
         return None;
     }
-    let xshape: TVec<usize> = x.shape.as_concrete()?.iter().copied().collect();
-    let shape = ps.data_format.shape(xshape).ok()?;
-    let (h, w) = (shape.hw_dims()[0], shape.hw_dims()[1]);
-    let (kh, kw) = (ps.kernel_shape[0], ps.kernel_shape[1]);
-    let strides = ps.strides();
-    let dilations = ps.dilations();
-    let padded = ps.padding.compute(&[h, w], &[kh, kw], &dilations, &strides);
-    let ci = *shape.c();
+    let window = Window::of(&conv.pool_spec, x)?;
+    let (ci, kh, kw) = (window.c, window.kh, window.kw);
     let co = conv.output_channels();
-    let g = ConvGeometry {
-        n: shape.n().copied().unwrap_or(1),
-        ci,
-        h,
-        w,
-        co,
-        kh,
-        kw,
-        sh: strides[0],
-        sw: strides[1],
-        dh: dilations[0],
-        dw: dilations[1],
-        pad_top: padded[0].pad_before,
-        pad_left: padded[1].pad_before,
-        oh: padded[0].convoluted,
-        ow: padded[1].convoluted,
-        has_n: shape.n().is_some(),
-    };
-    if g.oh == 0 || g.ow == 0 || g.ci == 0 || g.co == 0 || g.sh == 0 || g.sw == 0 {
-        return None;
-    }
-    if g.p() > max_pixels {
+    let g = ConvGeometry { window, co };
+    if ci == 0 || co == 0 || g.p() > max_pixels {
         return None;
     }
     // What tract's own output shape says must be what this geometry computes.
@@ -323,7 +267,7 @@ fn candidate(
             model.outlet_fact(node.inputs[2]).ok()?,
         ])
         .ok()?;
-    if facts[0].shape.as_concrete()? != g.output_shape().as_slice() {
+    if facts[0].shape.as_concrete()? != window.output_shape(co).as_slice() {
         return None;
     }
     let kv = kernel.try_as_plain_ram().ok()?;
@@ -331,17 +275,23 @@ fn candidate(
     if kv.len() != co * g.k() {
         return None;
     }
-    // [Co, Ci, kh, kw] whatever the kernel's own layout, matching the im2col rows (c, ky, kx).
-    let mut weights = vec![0f32; co * g.k()];
-    for o in 0..co {
-        for i in 0..ci {
-            for y in 0..kh {
-                for x in 0..kw {
-                    weights[((o * ci + i) * kh + y) * kw + x] = kv[match conv.kernel_fmt {
-                        KernelFormat::OIHW => ((o * ci + i) * kh + y) * kw + x,
-                        KernelFormat::HWIO => ((y * kw + x) * ci + i) * co + o,
-                        KernelFormat::OHWI => ((o * kh + y) * kw + x) * ci + i,
-                    }];
+    // [Co, Ci, kh, kw] whatever the kernel's own layout, matching the im2col rows (c, ky, kx);
+    // written in place (tract's Tensor::from_shape would copy a whole kernel once more while the
+    // model loads).
+    let mut weights = Tensor::zero::<f32>(&[co, g.k()]).ok()?;
+    {
+        let mut view = weights.try_as_plain_ram_mut().ok()?;
+        let wv = view.as_slice_mut::<f32>().ok()?;
+        for o in 0..co {
+            for i in 0..ci {
+                for y in 0..kh {
+                    for x in 0..kw {
+                        wv[((o * ci + i) * kh + y) * kw + x] = kv[match conv.kernel_fmt {
+                            KernelFormat::OIHW => ((o * ci + i) * kh + y) * kw + x,
+                            KernelFormat::HWIO => ((y * kw + x) * ci + i) * co + o,
+                            KernelFormat::OHWI => ((o * kh + y) * kw + x) * ci + i,
+                        }];
+                    }
                 }
             }
         }
@@ -353,11 +303,7 @@ fn candidate(
         n if n == co => bv.to_vec(),
         _ => return None,
     };
-    Some((
-        g,
-        Tensor::from_shape(&[co, g.k()], &weights).ok()?,
-        Tensor::from_shape(&[co], &bias).ok()?,
-    ))
+    Some((g, weights, Tensor::from_shape(&[co], &bias).ok()?))
 }
 
 /// Replace every eligible convolution of a decluttered `model` with at most
@@ -391,6 +337,7 @@ fn rewrite_with(
 mod tests {
     use super::*;
     use tract_core::ops::cnn::{PaddingSpec, PoolSpec};
+    use tract_core::ops::nn::DataFormat;
 
     use super::super::testing::{run, Rng};
 

@@ -26,6 +26,8 @@ pub mod pool;
 #[cfg(test)]
 mod testing;
 #[doc(hidden)]
+pub mod window;
+#[doc(hidden)]
 pub mod winograd;
 
 use std::collections::BTreeMap;

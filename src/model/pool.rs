@@ -7,80 +7,52 @@
 //! Padding is not a value: a window takes the maximum of its positions inside the image, and a
 //! window with none (or only NaN) gives `f32::MIN`, as tract's does.
 
+use super::window::Window;
 use tract_core::internal::*;
 use tract_core::ops::cnn::MaxPool;
-use tract_core::ops::nn::DataFormat;
 
-/// Shape of one rewritten pool.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct PoolGeometry {
-    pub n: usize,
-    pub c: usize,
-    pub h: usize,
-    pub w: usize,
-    pub kh: usize,
-    pub kw: usize,
-    pub sh: usize,
-    pub sw: usize,
-    pub pad_top: usize,
-    pub pad_left: usize,
-    pub oh: usize,
-    pub ow: usize,
-    pub has_n: bool,
+/// The input positions `[lo, hi)` of output position `o` on an axis of `len` positions.
+fn bounds(o: usize, stride: usize, pad: usize, k: usize, len: usize) -> (usize, usize) {
+    let start = o * stride;
+    (
+        start.saturating_sub(pad).min(len),
+        (start + k).saturating_sub(pad).min(len),
+    )
 }
 
-impl PoolGeometry {
-    fn output_shape(&self) -> TVec<usize> {
-        if self.has_n {
-            tvec![self.n, self.c, self.oh, self.ow]
-        } else {
-            tvec![self.c, self.oh, self.ow]
+/// One plane of `g`: `x` is `h * w`, `y` is `oh * ow`, `row` a scratch row of `w`.
+fn plane(g: &Window, x: &[f32], y: &mut [f32], row: &mut [f32]) {
+    for (oy, out) in y.chunks_mut(g.ow).enumerate() {
+        let (y0, y1) = bounds(oy, g.sh, g.pad_top, g.kh, g.h);
+        if y0 >= y1 {
+            out.fill(f32::MIN);
+            continue;
         }
-    }
-
-    /// The input positions `[lo, hi)` of output position `o` on an axis of `len` positions.
-    fn window(o: usize, stride: usize, pad: usize, k: usize, len: usize) -> (usize, usize) {
-        let start = o * stride;
-        (
-            start.saturating_sub(pad).min(len),
-            (start + k).saturating_sub(pad).min(len),
-        )
-    }
-
-    /// One plane: `x` is `h * w`, `y` is `oh * ow`, `row` a scratch row of `w`.
-    fn plane(&self, x: &[f32], y: &mut [f32], row: &mut [f32]) {
-        for (oy, out) in y.chunks_mut(self.ow).enumerate() {
-            let (y0, y1) = Self::window(oy, self.sh, self.pad_top, self.kh, self.h);
-            if y0 >= y1 {
-                out.fill(f32::MIN);
-                continue;
+        row.fill(f32::MIN);
+        for iy in y0..y1 {
+            for (m, v) in row.iter_mut().zip(&x[iy * g.w..(iy + 1) * g.w]) {
+                *m = bigger(*m, *v);
             }
-            row.fill(f32::MIN);
-            for iy in y0..y1 {
-                for (m, v) in row.iter_mut().zip(&x[iy * self.w..(iy + 1) * self.w]) {
-                    *m = bigger(*m, *v);
-                }
-            }
-            // Windows wholly inside the row: tap by tap, a strided pass each (no per-output
-            // window arithmetic); the few at the edges window by window.
-            let a = self.pad_left.div_ceil(self.sw).min(self.ow);
-            let b = if self.w + self.pad_left >= self.kw {
-                ((self.w + self.pad_left - self.kw) / self.sw + 1).clamp(a, self.ow)
-            } else {
-                a
-            };
-            for ox in (0..a).chain(b..self.ow) {
-                let (x0, x1) = Self::window(ox, self.sw, self.pad_left, self.kw, self.w);
-                out[ox] = row[x0..x1].iter().fold(f32::MIN, |m, v| bigger(m, *v));
-            }
-            if a < b {
-                let inner = &mut out[a..b];
-                inner.fill(f32::MIN);
-                for kx in 0..self.kw {
-                    let first = a * self.sw + kx - self.pad_left;
-                    for (o, v) in inner.iter_mut().zip(row[first..].iter().step_by(self.sw)) {
-                        *o = bigger(*o, *v);
-                    }
+        }
+        // Windows wholly inside the row: tap by tap, a strided pass each (no per-output
+        // window arithmetic); the few at the edges window by window.
+        let a = g.pad_left.div_ceil(g.sw).min(g.ow);
+        let b = if g.w + g.pad_left >= g.kw {
+            ((g.w + g.pad_left - g.kw) / g.sw + 1).clamp(a, g.ow)
+        } else {
+            a
+        };
+        for ox in (0..a).chain(b..g.ow) {
+            let (x0, x1) = bounds(ox, g.sw, g.pad_left, g.kw, g.w);
+            out[ox] = row[x0..x1].iter().fold(f32::MIN, |m, v| bigger(m, *v));
+        }
+        if a < b {
+            let inner = &mut out[a..b];
+            inner.fill(f32::MIN);
+            for kx in 0..g.kw {
+                let first = a * g.sw + kx - g.pad_left;
+                for (o, v) in inner.iter_mut().zip(row[first..].iter().step_by(g.sw)) {
+                    *o = bigger(*o, *v);
                 }
             }
         }
@@ -101,7 +73,7 @@ fn bigger(m: f32, v: f32) -> f32 {
 /// Max pooling `[N, C, H, W]` (or `[C, H, W]`) → `[N, C, OH, OW]`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PlaneMaxPool {
-    pub geometry: PoolGeometry,
+    pub geometry: Window,
 }
 
 impl Op for PlaneMaxPool {
@@ -128,8 +100,8 @@ impl EvalOp for PlaneMaxPool {
         let x = x.try_as_plain_ram()?.as_slice::<f32>()?;
         let g = self.geometry;
         let (plane_in, plane_out) = (g.h * g.w, g.oh * g.ow);
-        ensure!(x.len() == g.n * g.c * plane_in);
-        let mut y = Tensor::zero::<f32>(&g.output_shape())?;
+        ensure!(x.len() == g.input_len());
+        let mut y = Tensor::zero::<f32>(&g.output_shape(g.c))?;
         {
             let mut view = y.try_as_plain_ram_mut()?;
             let y = view.as_slice_mut::<f32>()?;
@@ -137,7 +109,7 @@ impl EvalOp for PlaneMaxPool {
                 let mut row = vec![0f32; g.w];
                 for (i, out) in planes.chunks_mut(plane_out).enumerate() {
                     let p = p0 + i;
-                    g.plane(&x[p * plane_in..(p + 1) * plane_in], out, &mut row);
+                    plane(&g, &x[p * plane_in..(p + 1) * plane_in], out, &mut row);
                 }
                 Ok(())
             })?;
@@ -150,54 +122,24 @@ impl TypedOp for PlaneMaxPool {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let g = &self.geometry;
         ensure!(inputs[0].datum_type == f32::datum_type());
-        ensure!(inputs[0].shape.volume() == (g.n * g.c * g.h * g.w).to_dim());
-        Ok(tvec!(f32::fact(g.output_shape())))
+        ensure!(inputs[0].shape.volume() == g.input_len().to_dim());
+        Ok(tvec!(f32::fact(g.output_shape(g.c))))
     }
 
     as_op!();
 }
 
-fn candidate(model: &TypedModel, node: &TypedNode) -> Option<PoolGeometry> {
+fn candidate(model: &TypedModel, node: &TypedNode) -> Option<Window> {
     let pool = node.op_as::<MaxPool>()?;
     let ps = &pool.pool_spec;
-    if pool.with_index_outputs.is_some()
-        || ps.kernel_shape.len() != 2
-        || !matches!(ps.data_format, DataFormat::NCHW | DataFormat::CHW)
-        || ps.dilations().iter().any(|&d| d != 1)
-    {
+    if pool.with_index_outputs.is_some() || ps.dilations().iter().any(|&d| d != 1) {
         return None;
     }
     let x = model.outlet_fact(node.inputs[0]).ok()?;
-    if x.datum_type != f32::datum_type() {
-        return None;
-    }
-    let xshape: TVec<usize> = x.shape.as_concrete()?.iter().copied().collect();
-    let shape = ps.data_format.shape(xshape).ok()?;
-    let (h, w) = (shape.hw_dims()[0], shape.hw_dims()[1]);
-    let (kh, kw) = (ps.kernel_shape[0], ps.kernel_shape[1]);
-    let strides = ps.strides();
-    let padded = ps.padding.compute(&[h, w], &[kh, kw], &[1, 1], &strides);
-    let g = PoolGeometry {
-        n: shape.n().copied().unwrap_or(1),
-        c: *shape.c(),
-        h,
-        w,
-        kh,
-        kw,
-        sh: strides[0],
-        sw: strides[1],
-        pad_top: padded[0].pad_before,
-        pad_left: padded[1].pad_before,
-        oh: padded[0].convoluted,
-        ow: padded[1].convoluted,
-        has_n: shape.n().is_some(),
-    };
-    if g.sh == 0 || g.sw == 0 || g.kh == 0 || g.kw == 0 {
-        return None;
-    }
+    let g = Window::of(ps, x)?;
     // tract's own output shape must be what this geometry computes.
     let facts = pool.output_facts(&[x]).ok()?;
-    (facts[0].shape.as_concrete()? == g.output_shape().as_slice()).then_some(g)
+    (facts[0].shape.as_concrete()? == g.output_shape(g.c).as_slice()).then_some(g)
 }
 
 /// Replace the eligible max pools of a decluttered `model`; returns how many were replaced.
@@ -220,6 +162,7 @@ pub fn rewrite(model: &mut TypedModel) -> TractResult<usize> {
 mod tests {
     use super::*;
     use tract_core::ops::cnn::{PaddingSpec, PoolSpec};
+    use tract_core::ops::nn::DataFormat;
 
     struct Case {
         n: usize,

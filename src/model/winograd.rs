@@ -23,7 +23,8 @@
 
 use tract_core::internal::*;
 use tract_core::ops::cnn::{Conv, KernelFormat};
-use tract_core::ops::nn::DataFormat;
+
+use super::window::Window;
 
 /// Which convolutions [`rewrite`] turns into Winograd form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -464,13 +465,8 @@ fn candidate(model: &TypedModel, node: &TypedNode, policy: &Policy) -> Option<Ca
         || ps.kernel_shape.as_slice() != [3, 3]
         || ps.strides().iter().any(|&s| s != 1)
         || ps.dilations().iter().any(|&d| d != 1)
-        || !matches!(ps.data_format, DataFormat::NCHW | DataFormat::CHW)
         || node.inputs.len() != 3
     {
-        return None;
-    }
-    let x = model.outlet_fact(node.inputs[0]).ok()?;
-    if x.datum_type != f32::datum_type() {
         return None;
     }
     let kfact = model.outlet_fact(node.inputs[1]).ok()?;
@@ -482,25 +478,18 @@ fn candidate(model: &TypedModel, node: &TypedNode, policy: &Policy) -> Option<Ca
     if bias.konst.is_none() || bias.datum_type != f32::datum_type() {
         return None;
     }
-    let xshape: TVec<usize> = x.shape.as_concrete()?.iter().copied().collect();
-    let shape = ps.data_format.shape(xshape).ok()?;
-    let (h, w) = (shape.hw_dims()[0], shape.hw_dims()[1]);
-    let n = shape.n().copied().unwrap_or(1);
-    let cin = *shape.c();
+    let window = Window::of(ps, model.outlet_fact(node.inputs[0]).ok()?)?;
+    let cin = window.c;
     let cout = conv.output_channels();
-    let padded = ps.padding.compute(&[h, w], &[3, 3], &[1, 1], &[1, 1]);
     let geometry = Geometry {
-        n,
-        h,
-        w,
-        pad_top: padded[0].pad_before,
-        pad_left: padded[1].pad_before,
-        oh: padded[0].convoluted,
-        ow: padded[1].convoluted,
+        n: window.n,
+        h: window.h,
+        w: window.w,
+        pad_top: window.pad_top,
+        pad_left: window.pad_left,
+        oh: window.oh,
+        ow: window.ow,
     };
-    if geometry.oh == 0 || geometry.ow == 0 {
-        return None;
-    }
     let (th, tw) = geometry.tiles();
     if th * tw < policy.min_tiles || cin * cout < policy.min_channels_product {
         return None;
@@ -513,7 +502,7 @@ fn candidate(model: &TypedModel, node: &TypedNode, policy: &Policy) -> Option<Ca
         geometry,
         cin,
         cout,
-        has_n: shape.n().is_some(),
+        has_n: window.has_n,
         kernel,
         kernel_fmt: conv.kernel_fmt,
     })
@@ -589,6 +578,7 @@ pub fn rewrite(model: &mut TypedModel, policy: &Policy) -> TractResult<usize> {
 mod tests {
     use super::*;
     use tract_core::ops::cnn::{PaddingSpec, PoolSpec};
+    use tract_core::ops::nn::DataFormat;
 
     use super::super::testing::{run, Rng};
 
