@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 use edgeclass::model::Model;
@@ -42,16 +42,8 @@ fn manifest_params_sha(path: &Path) -> Option<String> {
         .map(str::to_string)
 }
 
-fn full_dir() -> PathBuf {
-    std::env::var_os("EDGECLASS_FULL_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| fixtures().join("full"))
-}
-
 #[test]
 fn resnet18_and_resnet50_match_mxnet() {
-    let dir = full_dir();
-    let required = std::env::var("EDGECLASS_REQUIRE_FULL_MODELS").is_ok_and(|v| v == "1");
     // EDGECLASS_FULL_MODEL_NAMES (comma-separated) narrows the set: emulated, each ARM target
     // runs one of the two (cross/run.sh), as both take minutes under qemu.
     const MODELS: [&str; 2] = ["resnet18-224", "resnet50-224"];
@@ -72,19 +64,9 @@ fn resnet18_and_resnet50_match_mxnet() {
         "EDGECLASS_FULL_MODEL_NAMES names no model"
     );
     for name in names {
-        let model_dir = dir.join(name);
-        if !model_dir.join("image-classification-0000.params").exists() {
-            assert!(
-                !required,
-                "{}: full-size model missing; run scripts/make-full-models.sh",
-                model_dir.display()
-            );
-            eprintln!(
-                "SKIPPED full-size goldens for {name}: {} not found (run scripts/make-full-models.sh)",
-                model_dir.display()
-            );
+        let Some(model_dir) = full_model(name) else {
             continue;
-        }
+        };
         let model = Model::load(&model_dir, &Default::default()).unwrap();
         assert_eq!(model.info.input_shape, [1, 3, 224, 224]);
         assert_eq!(model.info.classes, 1000);

@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use common::*;
@@ -15,29 +14,13 @@ use edgeclass::mem::heap;
 use edgeclass::model::{Model, ModelOptions, WinogradMode};
 use edgeclass::Classifier;
 
-fn resnet18() -> Option<PathBuf> {
-    let dir = std::env::var_os("EDGECLASS_FULL_MODELS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| fixtures().join("full"))
-        .join("resnet18-224");
-    if dir.join("image-classification-0000.params").exists() {
-        return Some(dir);
-    }
-    let required = std::env::var("EDGECLASS_REQUIRE_FULL_MODELS").is_ok_and(|v| v == "1");
-    assert!(
-        !required,
-        "{}: full-size model missing; run scripts/make-full-models.sh",
-        dir.display()
-    );
-    eprintln!("skipped: {} is missing", dir.display());
-    None
-}
-
 #[test]
 fn a_request_reports_at_least_the_process_wide_peak_on_one_and_two_threads() {
     // Big enough GEMMs for tract to hand them to the pool (a small model runs them all on the
     // calling thread); images at the model's own size, so that decoding adds little.
-    let Some(dir) = resnet18() else { return };
+    let Some(dir) = full_model("resnet18-224") else {
+        return;
+    };
     let image = std::fs::read(fixtures().join("photos/china.jpg")).unwrap();
     for threads in [1, 2] {
         let options = ModelOptions {

@@ -11,6 +11,31 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
 }
 
+/// The full-size model `name` (resnet18-224, resnet50-224) in tests/fixtures/full or
+/// $EDGECLASS_FULL_MODELS, or `None` after saying it is skipped: the params are too big to
+/// commit (`scripts/make-full-models.sh` regenerates them). With EDGECLASS_REQUIRE_FULL_MODELS=1
+/// (CI) a missing model is a failure.
+pub fn full_model(name: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("EDGECLASS_FULL_MODELS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| fixtures().join("full"))
+        .join(name);
+    if dir.join("image-classification-0000.params").exists() {
+        return Some(dir);
+    }
+    let required = std::env::var("EDGECLASS_REQUIRE_FULL_MODELS").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "{}: full-size model missing; run scripts/make-full-models.sh",
+        dir.display()
+    );
+    eprintln!(
+        "SKIPPED {name}: {} not found (run scripts/make-full-models.sh)",
+        dir.display()
+    );
+    None
+}
+
 /// One MXNet golden record with a tensor input.
 pub struct Golden {
     pub image: String,

@@ -332,7 +332,7 @@ fn bench(args: &BenchArgs) -> Result<()> {
     let (inf, inf_min) = time_ms(args.runs, || model.run(&mut state, &input).map(|_| ()))?;
     println!("{:<28} {inf:>10.3} {inf_min:>10.3}", "inference");
     if args.profile {
-        let nodes = model.profile(&mut state, &input)?;
+        let mut nodes = model.profile(&mut state, &input)?;
         // Per operator kind first: where a board spends its time, whatever the layer names.
         let mut kinds: std::collections::BTreeMap<&str, (Duration, usize)> = Default::default();
         for (_, op, t) in &nodes {
@@ -354,7 +354,6 @@ fn bench(args: &BenchArgs) -> Result<()> {
                 100.0 * t.as_secs_f64() / total.as_secs_f64().max(1e-9)
             );
         }
-        let mut nodes = nodes;
         nodes.sort_by_key(|n| std::cmp::Reverse(n.2));
         println!("slowest nodes (one run):");
         for (name, op, t) in nodes.iter().take(10) {
