@@ -56,7 +56,9 @@ pub struct ServiceStats {
 /// tighter than the service's timeout. Share it with `Arc` to cancel from elsewhere.
 #[derive(Debug, Default)]
 pub struct Request {
-    cancel: AtomicBool,
+    /// Shared with the inference thread that runs the request, which checks it itself: the
+    /// caller blocks on the answer rather than polling the flag for it.
+    cancel: Arc<AtomicBool>,
     timeout_ns: AtomicU64,
 }
 
@@ -530,7 +532,7 @@ impl Service {
         }
         let deadline = Deadline {
             at: Some(started + timeout),
-            cancel: request.map(|r| &r.cancel),
+            cancel: request.map(|r| &*r.cancel),
         };
         deadline.check("admission")?;
         // Headers only: refuse what cannot fit before a single pixel buffer exists.
@@ -557,7 +559,8 @@ impl Service {
             }
         }
         let waited = started.elapsed();
-        let result = self.run_worker(&mut worker, probe, body, &deadline);
+        let cancel = request.map(|r| r.cancel.clone());
+        let result = self.run_worker(&mut worker, probe, body, &deadline, cancel);
         let model = worker.generation.model.clone();
         self.release(worker);
         let (probs, logits, mut stats) = result?;
@@ -578,13 +581,16 @@ impl Service {
         probe: image::Probe,
         body: &[u8],
         deadline: &Deadline,
+        cancel: Option<Arc<AtomicBool>>,
     ) -> Result<(Vec<f32>, Option<Vec<f32>>, CallStats)> {
         deadline.check("decode")?;
         // The admission's probe: the headers are read (and a content-type warning logged) once.
         let pre = w.pre.preprocess_probed(probe, body, &mut w.input)?;
         deadline.check("inference")?;
         w.inference.ensure_started()?;
-        let done = w.inference.run(std::mem::take(&mut w.input), deadline);
+        let done = w
+            .inference
+            .run(std::mem::take(&mut w.input), deadline.at, cancel);
         w.input = done.input;
         let out = done.result?;
         let stats = CallStats {
@@ -705,7 +711,7 @@ impl Started {
         let pre = Preprocessor::new(c, h, w, config.decode)?;
         let inference =
             worker::InferenceThread::spawn(model.clone(), &config.name, self.workers.len())?;
-        let warm = inference.run(vec![0f32; input_len], &Deadline::default());
+        let warm = inference.run(vec![0f32; input_len], None, None);
         warm.result?;
         let measured = heap::is_counting().then_some(warm.peak as u64);
         self.activation = self

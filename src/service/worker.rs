@@ -2,11 +2,14 @@
 //! that tract's per-thread scratch memory exists once per worker (measured by the warm-up run)
 //! rather than once per calling thread: the service's memory stays bounded however many threads
 //! call it. Callers decode on their own thread, then hand the input tensor over (moved, not
-//! copied) and wait, forwarding their cancel flag.
+//! copied) and wait for it to come back. The request's cancel flag goes with the job and the
+//! inference thread checks it between nodes, so a waiting caller blocks without waking up
+//! (polling the flag every few milliseconds cost a thread wake-up each time, on the request's
+//! path and on the cores the model runs on).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -18,6 +21,7 @@ use crate::model::{Deadline, Inference, Model};
 struct Job {
     input: Vec<f32>,
     deadline: Option<Instant>,
+    cancel: Option<Arc<AtomicBool>>,
 }
 
 /// What comes back from the inference thread.
@@ -33,7 +37,6 @@ pub(crate) struct Done {
 pub(crate) struct InferenceThread {
     jobs: Option<Sender<Job>>,
     results: Receiver<Done>,
-    cancel: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     /// The process the thread was started in. After a `fork()` (Python's `multiprocessing`
     /// forks by default) the child has a copy of this struct but none of the parent's threads:
@@ -44,9 +47,6 @@ pub(crate) struct InferenceThread {
     index: usize,
 }
 
-/// How often a waiting caller looks at its cancel flag.
-const CANCEL_POLL: Duration = Duration::from_millis(2);
-
 impl InferenceThread {
     /// The `index`th inference thread of service `service`.
     pub fn spawn(model: Arc<Model>, service: &str, index: usize) -> Result<InferenceThread> {
@@ -54,8 +54,6 @@ impl InferenceThread {
         let handle = model.clone();
         let (jobs, job_rx) = channel::<Job>();
         let (done_tx, results) = channel::<Done>();
-        let cancel = Arc::new(AtomicBool::new(false));
-        let flag = cancel.clone();
         let name = service.to_string();
         let service = service.to_string();
         let thread = std::thread::Builder::new()
@@ -67,7 +65,7 @@ impl InferenceThread {
                     let t0 = Instant::now();
                     let deadline = Deadline {
                         at: job.deadline,
-                        cancel: Some(&flag),
+                        cancel: job.cancel.as_deref(),
                     };
                     // A panic in tract must not kill the worker (or the process): report it.
                     let (result, _, peak) = heap::measure(|| {
@@ -94,7 +92,6 @@ impl InferenceThread {
         Ok(InferenceThread {
             jobs: Some(jobs),
             results,
-            cancel,
             thread: Some(thread),
             pid: std::process::id(),
             model: handle,
@@ -127,30 +124,28 @@ impl InferenceThread {
         Ok(())
     }
 
-    /// Run the model on `input` (moved to the inference thread and back), honouring `deadline`.
-    pub fn run(&self, input: Vec<f32>, deadline: &Deadline) -> Done {
+    /// Run the model on `input` (moved to the inference thread and back), until `deadline`
+    /// or until `cancel` is set.
+    pub fn run(
+        &self,
+        input: Vec<f32>,
+        deadline: Option<Instant>,
+        cancel: Option<Arc<AtomicBool>>,
+    ) -> Done {
         let len = input.len();
-        self.cancel.store(false, Ordering::Relaxed);
         let sent = self.jobs.as_ref().map(|j| {
             j.send(Job {
                 input,
-                deadline: deadline.at,
+                deadline,
+                cancel,
             })
         });
         if !matches!(sent, Some(Ok(()))) {
             return lost(len);
         }
-        loop {
-            match self.results.recv_timeout(CANCEL_POLL) {
-                Ok(done) => return done,
-                Err(RecvTimeoutError::Timeout) => {
-                    if deadline.cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
-                        self.cancel.store(true, Ordering::Relaxed);
-                    }
-                }
-                Err(RecvTimeoutError::Disconnected) => return lost(len),
-            }
-        }
+        // The thread answers every job (a panic is caught there), so this returns; it stops at
+        // the deadline or the cancel itself.
+        self.results.recv().unwrap_or_else(|_| lost(len))
     }
 }
 
