@@ -528,13 +528,32 @@ fn metrics_parse_as_prometheus_text_and_count_the_requests() {
         &[],
     );
     let (name, bytes) = &digits()[0];
+    // Each answer's Server-Timing: the stages in ms, summed here to compare with /metrics.
+    let mut timed: BTreeMap<String, f64> = BTreeMap::new();
     for _ in 0..3 {
-        assert_eq!(d.classify("digits", content_type(name), bytes).status, 200);
+        let r = d.classify("digits", content_type(name), bytes);
+        assert_eq!(r.status, 200);
+        let header = &r.headers["server-timing"];
+        let mut stages = Vec::new();
+        for part in header.split(", ") {
+            let (stage, dur) = part.split_once(";dur=").expect(header);
+            let ms: f64 = dur.parse().expect(header);
+            assert!(ms >= 0.0, "{header}");
+            *timed.entry(stage.to_string()).or_default() += ms;
+            stages.push((stage, ms));
+        }
+        let names: Vec<&str> = stages.iter().map(|s| s.0).collect();
+        assert_eq!(
+            names,
+            ["wait", "decode", "preprocess", "inference", "total"],
+            "{header}"
+        );
+        let parts: f64 = stages[..4].iter().map(|s| s.1).sum();
+        assert!(parts <= stages[4].1 + 0.004, "{header}");
     }
-    assert_eq!(
-        d.classify("digits", "image/png", b"not an image").status,
-        415
-    );
+    let refused = d.classify("digits", "image/png", b"not an image");
+    assert_eq!(refused.status, 415);
+    assert!(!refused.headers.contains_key("server-timing"));
     let text = d.call("GET", "/metrics", &[], b"").text();
     let mut families: BTreeMap<String, String> = BTreeMap::new();
     let mut samples: Vec<(String, BTreeMap<String, String>, f64)> = Vec::new();
@@ -654,6 +673,15 @@ fn metrics_parse_as_prometheus_text_and_count_the_requests() {
             &[svc, ("stage", "inference")]
         ) > 0.0
     );
+    // The answers' Server-Timing and /metrics report the same stages (to the header's
+    // rounding: 0.0005 ms per answer).
+    for (stage, ms) in &timed {
+        let sum = get(
+            "edgeclass_request_stage_seconds_sum",
+            &[svc, ("stage", stage)],
+        );
+        assert!((sum * 1e3 - ms).abs() <= 0.002, "{stage}: {sum} s, {ms} ms");
+    }
 }
 
 /// A small budget: tiny-trained under 6 MB leaves each request a few MB of image.

@@ -20,6 +20,10 @@ use edgeclass::{Code, Error, Model, Service};
 use super::state::{Daemon, Entry};
 use super::{metrics, status};
 
+/// `Server-Timing`, which `hyper::header` does not name.
+const SERVER_TIMING: hyper::header::HeaderName =
+    hyper::header::HeaderName::from_static("server-timing");
+
 /// Every answer of the daemon.
 pub type Answer = Response<Full<Bytes>>;
 
@@ -393,13 +397,32 @@ async fn invoke_entry(
             )))
         }
     };
-    entry
-        .metrics
-        .timed(&c.stats, started.elapsed().as_micros() as u64);
-    Ok(match shape {
+    let total_us = started.elapsed().as_micros() as u64;
+    entry.metrics.timed(&c.stats, total_us);
+    let mut answer = match shape {
         Shape::Connector => respond(200, "application/json", connector_body(&c.probs)),
         Shape::V2(k) => respond(200, "application/json", v2_body(&model, &c.probs, k)),
-    })
+    };
+    if let Ok(v) = HeaderValue::from_str(&server_timing(&c.stats, total_us)) {
+        answer.headers_mut().insert(SERVER_TIMING, v);
+    }
+    Ok(answer)
+}
+
+/// The `Server-Timing` header (W3C Server Timing) of an answer: the request's stages, as in
+/// `/metrics`, in milliseconds. A client sees what its request cost the daemon (and, by
+/// difference, what the way there and back added) without scraping the shared counters.
+fn server_timing(stats: &edgeclass::classifier::CallStats, total_us: u64) -> String {
+    let ms = |us: u64| us as f64 / 1e3;
+    format!(
+        "wait;dur={:.3}, decode;dur={:.3}, preprocess;dur={:.3}, inference;dur={:.3}, \
+         total;dur={:.3}",
+        ms(stats.wait_us),
+        ms(stats.decode_us),
+        ms(stats.preprocess_us),
+        ms(stats.inference_us),
+        ms(total_us)
+    )
 }
 
 /// The Greengrass v2 answer, labelled by the model that answered (not the service's current

@@ -71,8 +71,10 @@ fn serve(args: &ServeArgs) -> edgeclass::Result<()> {
         .as_deref()
         .map(|a| listen::tcp_address(a, args.http_allow_remote))
         .transpose()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One I/O thread: the async side only parses, reads bodies and writes answers (the work
+    // runs on blocking threads), and with one thread a request is not handed between two I/O
+    // workers (each handoff a thread wake-up on the request's path).
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .thread_name("edgeclass-io")
         .enable_io()
         .enable_time()
