@@ -42,7 +42,11 @@ pub fn fingerprint(path: &Path) -> Option<Fingerprint> {
         let mut entries = Vec::new();
         for e in std::fs::read_dir(path).ok()? {
             let e = e.ok()?;
-            let m = std::fs::metadata(e.path()).ok()?;
+            // A dangling link (to nothing the loader reads) is stamped as the link itself:
+            // were it unreadable, the folder would never be, and its service never reloaded.
+            let m = std::fs::metadata(e.path())
+                .or_else(|_| std::fs::symlink_metadata(e.path()))
+                .ok()?;
             entries.push(stamp(e.file_name().to_string_lossy().into_owned(), &m));
         }
         entries.sort();
@@ -141,5 +145,26 @@ pub async fn run(daemon: Arc<Daemon>, interval: Duration) {
             }
         };
         tokio::time::sleep(interval).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dangling_link_leaves_the_folder_readable_and_changes_are_seen() {
+        let dir = std::env::temp_dir().join(format!("edgeclass-watch-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("model-symbol.json"), b"{}").unwrap();
+        std::os::unix::fs::symlink(dir.join("nowhere"), dir.join("old-link")).unwrap();
+        let first = fingerprint(&dir).expect("a folder with a dangling link is readable");
+        assert_eq!(first.0.len(), 3, "{first:?}");
+        assert_eq!(fingerprint(&dir), Some(first.clone()));
+        std::fs::write(dir.join("model-symbol.json"), b"{ }").unwrap();
+        assert_ne!(fingerprint(&dir), Some(first));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(fingerprint(&dir), None);
     }
 }
