@@ -107,6 +107,8 @@ class _Connection(object):
         self.pid = os.getpid()
         self.sock = None
         self.buf = b''
+        #: The last answer's header fields (lower-case bytes names), e.g. ``b'server-timing'``.
+        self.fields = {}
 
     def close(self):
         if self.sock is not None:
@@ -164,6 +166,7 @@ class _Connection(object):
                 raise _ProtocolError('header line %r' % line[:100])
             fields[key.strip().lower()] = value.strip()
         keep = parts[0] == b'HTTP/1.1' and fields.get(b'connection', b'').lower() != b'close'
+        self.fields = fields
         self.buf = rest
         if fields.get(b'transfer-encoding', b'').lower() == b'chunked':
             data = self._chunked()
