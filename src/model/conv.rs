@@ -1,17 +1,19 @@
-//! The convolutions Winograd leaves (the stem, the strided 3x3 ones, the small outputs) as
-//! matrix products on [`super::gemm`]: `W [Co, Ci·kh·kw] · X' [Ci·kh·kw, P]` with `X'` the im2col
-//! of the input (P = output pixels), built a block of columns at a time so that it stays within
-//! `IM2COL_FLOATS`. (1x1 convolutions never get here: tract's declutter has already made them
-//! matrix products.) The bias is written first and the product added to it. The work is split
-//! among tract's executor's threads by output channels (rows), which keeps the thin products of
-//! the 7x7 outputs (P = 49) parallel too. Measured against tract 0.23.9's im2col + OptMatMul: issue 20's note.
+//! The convolutions Winograd leaves (the strided 3x3 ones, the small outputs) as matrix products
+//! on [`super::gemm`]: `W [Co, Ci·kh·kw] · X' [Ci·kh·kw, P]` with `X'` the im2col of the input
+//! (P = output pixels), built a block of columns at a time so that it stays within
+//! `IM2COL_FLOATS`. The bias is written first and the product added to it. The work is split
+//! among the model state's pool by output channels (rows), which keeps the thin products of the
+//! 7x7 outputs (P = 49) parallel too. And the 1x1 convolutions, which tract's declutter has
+//! already made `EinSum` products, as [`PointwiseGemm`]: `W [Co, Ci] · X [Ci, P]` on the input
+//! as it is. Measured against tract 0.23.9's im2col + OptMatMul: issue 20's note.
 //!
 //! [`rewrite`] replaces each eligible `Conv` of a decluttered model (f32, group 1, NCHW or CHW,
 //! constant kernel and bias); it runs after the Winograd rewrite, which takes the 3x3 ones it
-//! wants first.
+//! wants first. [`rewrite_pointwise`] replaces the 1x1 ones.
 
 use tract_core::internal::*;
 use tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_core::ops::einsum::EinSum;
 
 use super::gemm::{matmul_add, Layout};
 use super::window::Window;
@@ -19,12 +21,13 @@ use super::window::Window;
 /// The largest im2col block, in values (2 MiB): the stem's 147 x 12,544 im2col would be 7.4 MB.
 const IM2COL_FLOATS: usize = 512 * 1024;
 
-/// The most output pixels per image of a convolution [`rewrite`] takes. Measured per node on
-/// ResNet-18 (`edgeclass bench --profile`, AVX-512 host, 1 / 2 threads, ms, tract -> here): the
-/// 7x7-output 3x3 convolutions 5.3-5.9 / 3.2 -> 3.6-3.8 / 2.0-2.1 (tract streams their 9.4 MB
-/// of weights through kernels tiled for wide products); the 14x14 ones 3.3 / 2.0-2.2 ->
-/// 3.2-3.6 / 1.8-2.3 (even); the stem (112x112) 4.1 / 2.0-3.3 -> 5.3 / 5.1 (lost).
-const MAX_OUTPUT_PIXELS: usize = 64;
+/// The most output pixels per image of a convolution [`rewrite`] takes: up to ResNet's 28x28
+/// outputs. Per node on ResNet-18 with gemm's AVX-512 kernels (`bench --profile`, this AVX-512
+/// host, 1 thread, ms, tract -> here, the least of 4 runs): the 28x28 and 14x14 ones 1.4-3.3 ->
+/// 1.1-2.7 (0.65-0.89x), the 7x7 ones 0.9-0.95x; the stem (112x112 outputs, K = 147) 4.1 ->
+/// 4.8, lost, so it stays tract's. `benches/ab.sh`, whole model, against the 64-pixel limit
+/// before: ResNet-18 0.92x, ResNet-50 0.93x (1 thread, medians).
+const MAX_OUTPUT_PIXELS: usize = 784;
 
 /// Shape of one rewritten convolution: its window (`c`: input channels) and output channels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -306,6 +309,141 @@ fn candidate(
     Some((g, weights, Tensor::from_shape(&[co], &bias).ok()?))
 }
 
+/// A 1x1 convolution as tract's declutter leaves it: an `EinSum` of the input (`[Ci, H, W]`, unit
+/// axes aside, after a `Downsample` when strided) with a constant `[Co, Ci]` kernel, giving
+/// `[Co, H, W]`. That is `W · X` with `X` read in place as `[Ci, H·W]`: no im2col, no bias (a
+/// bias, and the batch norm and ReLU after it, stay the nodes they are).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct PointwiseGemm {
+    pub co: usize,
+    pub ci: usize,
+    /// Output pixels (H·W).
+    pub p: usize,
+    /// `[Co, Ci]`.
+    pub weights: Arc<Tensor>,
+    /// The `EinSum`'s output shape (its unit axes included).
+    pub output_shape: TVec<usize>,
+}
+
+impl Op for PointwiseGemm {
+    fn name(&self) -> StaticName {
+        "PointwiseGemm".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        Ok(vec![format!(
+            "{}x{} . {}x{}",
+            self.co, self.ci, self.ci, self.p
+        )])
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for PointwiseGemm {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let x = args_1!(inputs);
+        let x = x.try_as_plain_ram()?.as_slice::<f32>()?;
+        let (co, ci, p) = (self.co, self.ci, self.p);
+        let weights = self.weights.try_as_plain_ram()?.as_slice::<f32>()?;
+        ensure!(x.len() == ci * p && weights.len() == co * ci);
+        let mut y = Tensor::zero::<f32>(&self.output_shape)?;
+        {
+            let mut view = y.try_as_plain_ram_mut()?;
+            let y = view.as_slice_mut::<f32>()?;
+            ensure!(y.len() == co * p);
+            product(y, weights, x, p, ci, 0, p)?;
+        }
+        Ok(tvec!(y.into_tvalue()))
+    }
+}
+
+impl TypedOp for PointwiseGemm {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        ensure!(inputs[0].datum_type == f32::datum_type());
+        ensure!(inputs[0].shape.volume() == (self.ci * self.p).to_dim());
+        Ok(tvec!(f32::fact(&*self.output_shape)))
+    }
+
+    as_op!();
+}
+
+/// The [`PointwiseGemm`] an `EinSum` node is, if it is one: two inputs, the second a constant
+/// `[Co, Ci]`; one summed axis (Ci) before every spatial axis of the input; Co before every
+/// spatial axis of the output, the spatial axes in the same order in both; any other axis of
+/// size 1. Read from the axes mapping, not from its letters.
+fn pointwise_candidate(model: &TypedModel, node: &TypedNode) -> Option<PointwiseGemm> {
+    let op = node.op_as::<EinSum>()?;
+    if node.inputs.len() != 2 || op.q_params.is_some() || op.operating_dt != f32::datum_type() {
+        return None;
+    }
+    let x = model.outlet_fact(node.inputs[0]).ok()?;
+    let kernel = model.outlet_fact(node.inputs[1]).ok()?.konst.clone()?;
+    if x.datum_type != f32::datum_type()
+        || kernel.datum_type() != f32::datum_type()
+        || !kernel.is_plain_ram()
+    {
+        return None;
+    }
+    let xs = x.shape.as_concrete()?;
+    let ys = node.outputs[0].fact.shape.as_concrete()?;
+    let &[co, ci] = kernel.shape() else {
+        return None;
+    };
+    let (mut summed, mut out_channels) = (None, None);
+    // (position in the input, position in the output) of each spatial axis longer than 1.
+    let mut spatial = Vec::new();
+    for a in op.axes.iter_all_axes() {
+        let (i0, i1, o) = (&a.inputs[0], &a.inputs[1], &a.outputs[0]);
+        match (&i0[..], &i1[..], &o[..]) {
+            (&[x], &[1], &[]) if summed.is_none() => summed = Some(x),
+            (&[], &[0], &[y]) if out_channels.is_none() => out_channels = Some(y),
+            (&[x], &[], &[y]) if xs[x] == ys[y] => {
+                if xs[x] > 1 {
+                    spatial.push((x, y));
+                }
+            }
+            (&[x], &[], &[]) if xs[x] == 1 => {}
+            (&[], &[], &[y]) if ys[y] == 1 => {}
+            _ => return None,
+        }
+    }
+    let (k, o) = (summed?, out_channels?);
+    let ordered = spatial
+        .windows(2)
+        .all(|w| w[0].0 < w[1].0 && w[0].1 < w[1].1);
+    if xs[k] != ci || ys[o] != co || !ordered || spatial.iter().any(|&(x, y)| x < k || y < o) {
+        return None;
+    }
+    let p: usize = spatial.iter().map(|&(x, _)| xs[x]).product();
+    if ci == 0 || co == 0 || xs.iter().product::<usize>() != ci * p {
+        return None;
+    }
+    if ys.iter().product::<usize>() != co * p {
+        return None;
+    }
+    Some(PointwiseGemm {
+        co,
+        ci,
+        p,
+        weights: kernel,
+        output_shape: ys.into(),
+    })
+}
+
+/// Replace every 1x1 convolution (`EinSum`) of a decluttered `model` that
+/// [`pointwise_candidate`] accepts by a [`PointwiseGemm`]; returns how many were replaced.
+pub fn rewrite_pointwise(model: &mut TypedModel) -> TractResult<usize> {
+    super::optimise::replace_nodes(
+        model,
+        "gemm pointwise",
+        pointwise_candidate,
+        |patch, name, taps, op| Ok(patch.wire_node(format!("{name}.gemm"), op, &[taps[0]])?[0]),
+    )
+}
+
 /// Replace every eligible convolution of a decluttered `model` with at most
 /// `MAX_OUTPUT_PIXELS` output pixels by a [`ConvGemm`]; returns how many were replaced.
 pub fn rewrite(model: &mut TypedModel) -> TractResult<usize> {
@@ -399,6 +537,7 @@ mod tests {
             Case { n: 1, ci: 5, co: 7, hw: [9, 9], k: [3, 3], stride: [2, 2], dil: [1, 1], pad: [1, 1, 1, 1] },
             Case { n: 1, ci: 6, co: 4, hw: [8, 7], k: [1, 1], stride: [2, 2], dil: [1, 1], pad: [0, 0, 0, 0] },
             Case { n: 1, ci: 16, co: 24, hw: [7, 7], k: [1, 1], stride: [1, 1], dil: [1, 1], pad: [0, 0, 0, 0] },
+            Case { n: 1, ci: 40, co: 70, hw: [12, 13], k: [1, 1], stride: [1, 1], dil: [1, 1], pad: [0, 0, 0, 0] },
             Case { n: 1, ci: 64, co: 40, hw: [7, 7], k: [3, 3], stride: [1, 1], dil: [1, 1], pad: [1, 1, 1, 1] },
             Case { n: 1, ci: 3, co: 5, hw: [6, 10], k: [3, 2], stride: [1, 3], dil: [1, 1], pad: [0, 2, 1, 0] },
             Case { n: 1, ci: 2, co: 3, hw: [9, 9], k: [3, 3], stride: [1, 1], dil: [2, 2], pad: [2, 2, 2, 2] },
@@ -445,7 +584,8 @@ mod tests {
             // Blocks of 37 values: im2col blocks of a column or a few, ending inside output rows.
             let blocks = if blocked { 37 } else { IM2COL_FLOATS };
             // tract's declutter already turns a 1x1 convolution into a matrix product (an
-            // EinSum, after a Downsample when strided): nothing left for this module there.
+            // EinSum, after a Downsample when strided): the pointwise rewrite's, for one image
+            // (a batch is not [Ci, P] in memory).
             let want = usize::from(c.k != [1, 1]);
             assert_eq!(
                 rewrite_with(&mut model, usize::MAX, blocks).unwrap(),
@@ -453,6 +593,15 @@ mod tests {
                 "k {:?} stride {:?}",
                 c.k,
                 c.stride
+            );
+            let want = usize::from(c.k == [1, 1] && c.n == 1);
+            assert_eq!(
+                rewrite_pointwise(&mut model).unwrap(),
+                want,
+                "pointwise: k {:?} stride {:?} n {}",
+                c.k,
+                c.stride,
+                c.n
             );
             model.optimize().unwrap();
             let input = Tensor::from_shape(&[c.n, c.ci, h, w], &x).unwrap();

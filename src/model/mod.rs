@@ -247,7 +247,10 @@ impl ImportedModel {
                 winograd::rewrite(&mut typed, &policy)?;
                 // The thin convolutions on the same GEMM (`off` keeps tract's, as the fallback).
                 #[cfg(target_arch = "x86_64")]
-                conv::rewrite(&mut typed)?;
+                {
+                    conv::rewrite(&mut typed)?;
+                    conv::rewrite_pointwise(&mut typed)?;
+                }
                 pool::rewrite(&mut typed)?;
             }
             optimise::optimize(&mut typed)?;
