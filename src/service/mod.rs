@@ -14,10 +14,11 @@ pub mod config;
 pub mod definition;
 mod hook;
 pub mod registry;
+mod request;
 mod worker;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,7 @@ use crate::model::{Deadline, Model, ModelOptions};
 pub use budget::{Budget, LoadFigures};
 pub use config::{ServiceConfig, ServiceConfigBuilder};
 pub use hook::{ClassificationHook, Classified};
+pub use request::Request;
 
 /// The algorithm type of this connector, as the ML SDK passes it.
 pub const ALGO_TYPE: &str = "image-classification";
@@ -50,45 +52,6 @@ pub struct ServiceStats {
     pub refused_memory: u64,
     /// Highest heap use of a single request on its thread (decode + inference), bytes.
     pub request_peak_bytes: u64,
-}
-
-/// Options of one request: a cancel flag another thread may set, and an optional deadline
-/// tighter than the service's timeout. Share it with `Arc` to cancel from elsewhere.
-#[derive(Debug, Default)]
-pub struct Request {
-    /// Shared with the inference thread that runs the request, which checks it itself: the
-    /// caller blocks on the answer rather than polling the flag for it.
-    cancel: Arc<AtomicBool>,
-    timeout_ns: AtomicU64,
-}
-
-impl Request {
-    /// A request with no cancel and the service's own timeout.
-    pub fn new() -> Request {
-        Request::default()
-    }
-
-    /// Stop the request at its next check (between decode stages or tract nodes).
-    pub fn cancel(&self) {
-        self.cancel.store(true, Ordering::Relaxed);
-    }
-
-    /// Use `timeout` instead of the service's timeout when it is shorter (zero = the service's).
-    pub fn set_timeout(&self, timeout: Duration) {
-        let ns = timeout.as_nanos().min(u64::MAX as u128) as u64;
-        self.timeout_ns.store(ns, Ordering::Relaxed);
-    }
-
-    /// The timeout set by [`Request::set_timeout`], if any.
-    pub fn timeout(&self) -> Option<Duration> {
-        let ns = self.timeout_ns.load(Ordering::Relaxed);
-        (ns > 0).then(|| Duration::from_nanos(ns))
-    }
-
-    /// Whether [`Request::cancel`] was called.
-    pub fn is_cancelled(&self) -> bool {
-        self.cancel.load(Ordering::Relaxed)
-    }
 }
 
 struct Worker {
@@ -524,15 +487,12 @@ impl Service {
         started: Instant,
     ) -> Result<(Classification, Arc<Model>)> {
         let mut timeout = self.config.timeout;
-        if let Some(ns) = request
-            .map(|r| r.timeout_ns.load(Ordering::Relaxed))
-            .filter(|&ns| ns > 0)
-        {
-            timeout = timeout.min(Duration::from_nanos(ns));
+        if let Some(t) = request.and_then(Request::timeout) {
+            timeout = timeout.min(t);
         }
         let deadline = Deadline {
             at: Some(started + timeout),
-            cancel: request.map(|r| &*r.cancel),
+            cancel: request.map(|r| &**r.cancel_flag()),
         };
         deadline.check("admission")?;
         // Headers only: refuse what cannot fit before a single pixel buffer exists.
@@ -559,7 +519,7 @@ impl Service {
             }
         }
         let waited = started.elapsed();
-        let cancel = request.map(|r| r.cancel.clone());
+        let cancel = request.map(|r| r.cancel_flag().clone());
         let result = self.run_worker(&mut worker, probe, body, &deadline, cancel);
         let model = worker.generation.model.clone();
         self.release(worker);
