@@ -29,6 +29,13 @@ const IM2COL_FLOATS: usize = 512 * 1024;
 /// before: ResNet-18 0.92x, ResNet-50 0.93x (1 thread, medians).
 const MAX_OUTPUT_PIXELS: usize = 784;
 
+/// The fewest multiply-adds per image of a convolution [`rewrite`] and [`rewrite_pointwise`]
+/// take. They were measured on ResNet's (6 to 231 million each); smaller ones stay tract's:
+/// the tiny test model's (under 2 million) on gemm left gemm's per-thread buffer (1.25 MiB, the
+/// L2 size) on pool threads that a closed service's rayon pool ends after its drop returns,
+/// and `tests/service_chaos.rs` saw the live heap 1.3 MB above its baseline now and then.
+const MIN_MULTIPLY_ADDS: usize = 4 << 20;
+
 /// Shape of one rewritten convolution: its window (`c`: input channels) and output channels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ConvGeometry {
@@ -239,7 +246,7 @@ impl TypedOp for ConvGemm {
 fn candidate(
     model: &TypedModel,
     node: &TypedNode,
-    max_pixels: usize,
+    (min_macs, max_pixels): (usize, usize),
 ) -> Option<(ConvGeometry, Tensor, Tensor)> {
     let conv = node.op_as::<Conv>()?;
     if conv.q_params.is_some() || conv.group != 1 || node.inputs.len() != 3 {
@@ -259,7 +266,7 @@ fn candidate(
     let (ci, kh, kw) = (window.c, window.kh, window.kw);
     let co = conv.output_channels();
     let g = ConvGeometry { window, co };
-    if ci == 0 || co == 0 || g.p() > max_pixels {
+    if ci == 0 || co == 0 || g.p() > max_pixels || co * g.k() * g.p() < min_macs {
         return None;
     }
     // What tract's own output shape says must be what this geometry computes.
@@ -374,7 +381,11 @@ impl TypedOp for PointwiseGemm {
 /// `[Co, Ci]`; one summed axis (Ci) before every spatial axis of the input; Co before every
 /// spatial axis of the output, the spatial axes in the same order in both; any other axis of
 /// size 1. Read from the axes mapping, not from its letters.
-fn pointwise_candidate(model: &TypedModel, node: &TypedNode) -> Option<PointwiseGemm> {
+fn pointwise_candidate(
+    model: &TypedModel,
+    node: &TypedNode,
+    min_macs: usize,
+) -> Option<PointwiseGemm> {
     let op = node.op_as::<EinSum>()?;
     if node.inputs.len() != 2 || op.q_params.is_some() || op.operating_dt != f32::datum_type() {
         return None;
@@ -421,7 +432,7 @@ fn pointwise_candidate(model: &TypedModel, node: &TypedNode) -> Option<Pointwise
     if ci == 0 || co == 0 || xs.iter().product::<usize>() != ci * p {
         return None;
     }
-    if ys.iter().product::<usize>() != co * p {
+    if ys.iter().product::<usize>() != co * p || co * ci * p < min_macs {
         return None;
     }
     Some(PointwiseGemm {
@@ -434,31 +445,37 @@ fn pointwise_candidate(model: &TypedModel, node: &TypedNode) -> Option<Pointwise
 }
 
 /// Replace every 1x1 convolution (`EinSum`) of a decluttered `model` that
-/// [`pointwise_candidate`] accepts by a [`PointwiseGemm`]; returns how many were replaced.
+/// `pointwise_candidate` accepts, of at least `MIN_MULTIPLY_ADDS` multiply-adds, by a
+/// [`PointwiseGemm`]; returns how many were replaced.
 pub fn rewrite_pointwise(model: &mut TypedModel) -> TractResult<usize> {
+    rewrite_pointwise_with(model, MIN_MULTIPLY_ADDS)
+}
+
+fn rewrite_pointwise_with(model: &mut TypedModel, min_macs: usize) -> TractResult<usize> {
     super::optimise::replace_nodes(
         model,
         "gemm pointwise",
-        pointwise_candidate,
+        |model, node| pointwise_candidate(model, node, min_macs),
         |patch, name, taps, op| Ok(patch.wire_node(format!("{name}.gemm"), op, &[taps[0]])?[0]),
     )
 }
 
 /// Replace every eligible convolution of a decluttered `model` with at most
-/// `MAX_OUTPUT_PIXELS` output pixels by a [`ConvGemm`]; returns how many were replaced.
+/// `MAX_OUTPUT_PIXELS` output pixels and at least `MIN_MULTIPLY_ADDS` multiply-adds by a
+/// [`ConvGemm`]; returns how many were replaced.
 pub fn rewrite(model: &mut TypedModel) -> TractResult<usize> {
-    rewrite_with(model, MAX_OUTPUT_PIXELS, IM2COL_FLOATS)
+    rewrite_with(model, (MIN_MULTIPLY_ADDS, MAX_OUTPUT_PIXELS), IM2COL_FLOATS)
 }
 
 fn rewrite_with(
     model: &mut TypedModel,
-    max_pixels: usize,
+    limits: (usize, usize),
     block_floats: usize,
 ) -> TractResult<usize> {
     super::optimise::replace_nodes(
         model,
         "gemm conv",
-        |model, node| candidate(model, node, max_pixels),
+        |model, node| candidate(model, node, limits),
         |patch, name, taps, (geometry, weights, bias)| {
             let op = ConvGemm {
                 geometry,
@@ -588,7 +605,7 @@ mod tests {
             // (a batch is not [Ci, P] in memory).
             let want = usize::from(c.k != [1, 1]);
             assert_eq!(
-                rewrite_with(&mut model, usize::MAX, blocks).unwrap(),
+                rewrite_with(&mut model, (0, usize::MAX), blocks).unwrap(),
                 want,
                 "k {:?} stride {:?}",
                 c.k,
@@ -596,7 +613,7 @@ mod tests {
             );
             let want = usize::from(c.k == [1, 1] && c.n == 1);
             assert_eq!(
-                rewrite_pointwise(&mut model).unwrap(),
+                rewrite_pointwise_with(&mut model, 0).unwrap(),
                 want,
                 "pointwise: k {:?} stride {:?} n {}",
                 c.k,
