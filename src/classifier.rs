@@ -95,17 +95,21 @@ impl Classifier {
     /// Classify one encoded image (JPEG or PNG) sent as `content_type`, as the connector did:
     /// decoded and oriented, resized to the model's input, then run.
     pub fn classify(&mut self, content_type: &str, bytes: &[u8]) -> Result<Classification> {
-        let (result, _, peak) = heap::measure(|| -> Result<Classification> {
-            let pre = match &mut self.pre {
-                Ok(pre) => pre.preprocess(content_type, bytes, &mut self.input)?,
-                Err(e) => return Err(e.clone()),
-            };
-            let mut c = infer(&self.model, &mut self.state, &self.input)?;
-            c.stats.decode_us = pre.decode_us;
-            c.stats.preprocess_us = pre.resize_us;
-            c.stats.decoded_width = pre.decoded_width;
-            c.stats.decoded_height = pre.decoded_height;
-            Ok(c)
+        let (pre, input, model) = (&mut self.pre, &mut self.input, &self.model);
+        // The decode on the thread the run executes on (ModelState::on_runner: one malloc arena).
+        let (result, _, peak) = heap::measure(|| {
+            self.state.on_runner(|state| -> Result<Classification> {
+                let pre = match pre {
+                    Ok(pre) => pre.preprocess(content_type, bytes, input)?,
+                    Err(e) => return Err(e.clone()),
+                };
+                let mut c = infer(model, state, input)?;
+                c.stats.decode_us = pre.decode_us;
+                c.stats.preprocess_us = pre.resize_us;
+                c.stats.decoded_width = pre.decoded_width;
+                c.stats.decoded_height = pre.decoded_height;
+                Ok(c)
+            })
         });
         result.map(|mut c| {
             c.stats.peak_bytes = (peak + self.state.pool_peak_bytes()) as u64;
