@@ -412,7 +412,9 @@ class DaemonRestarts(unittest.TestCase):
 
     def test_killed_mid_request_then_restarted(self):
         slow_dir = helpers.temp_dir('daemon-slow')
-        helpers.write_slow_model(slow_dir, 40)
+        # Slow enough that the kill below lands while the request runs, however many threads
+        # the service has (40 layers took under the 50 ms the kill used to wait on 2 threads).
+        helpers.write_slow_model(slow_dir, 120)
         name = 'daemon-slow'
         services = helpers.write_services({'Connectors': [
             helpers.connector(helpers.parameters(name, slow_dir))]})
@@ -420,14 +422,17 @@ class DaemonRestarts(unittest.TestCase):
         png = helpers.read(os.path.join(helpers.DIGITS, 'digit07_label3_28x28.png'))
         client = ml.client('inference')
         with _Env(EDGECLASS_SOCKET=d.socket, EDGECLASS_SOCKET_TIMEOUT='30'):
+            started = time.time()
             first = _outcome(client, png, 'image/png', name)
+            took = time.time() - started
             self.assertEqual(first[0], 'ok')
             # SIGKILL while a request runs: the client hears at once, not after its timeout.
             outcome = []
             t = threading.Thread(target=lambda: outcome.append(
                 (time.time(), _outcome(client, png, 'image/png', name))))
             t.start()
-            time.sleep(0.05)
+            # A quarter into a request as long as the first one.
+            time.sleep(took / 4)
             killed = time.time()
             d.proc.kill()
             d.proc.wait()
