@@ -31,27 +31,33 @@ pub fn on_pool<R: Send>(pool: &rayon::ThreadPool, run: impl FnOnce() -> R + Send
             self.0.store(false, Ordering::Release);
         }
     }
-    let run = Mutex::new(Some(run));
-    // broadcast: one call on each of the pool's threads, every one of them started.
-    let mut outs = pool.broadcast(|ctx| {
-        if ctx.index() != 0 {
-            look_for_work(&active);
-            return None;
-        }
-        let _stop = Stop(&active);
-        let run = run.lock().unwrap_or_else(PoisonError::into_inner).take();
-        run.map(|run| run())
-    });
-    outs.swap_remove(0)
-        .expect("thread 0 of the pool ran the inference")
+    on_first_thread_while(
+        pool,
+        || {
+            let _stop = Stop(&active);
+            run()
+        },
+        || look_for_work(&active),
+    )
 }
 
 /// `f` on thread 0 of `pool`, the pool's other threads left idle (a run inside `f` wakes them
 /// through [`on_pool`]).
 pub fn on_first_thread<R: Send>(pool: &rayon::ThreadPool, f: impl FnOnce() -> R + Send) -> R {
+    on_first_thread_while(pool, f, || ())
+}
+
+/// `f` on thread 0 of `pool` and `others` on each of its other threads (broadcast: one call on
+/// every thread of the pool, every one of them started).
+fn on_first_thread_while<R: Send>(
+    pool: &rayon::ThreadPool,
+    f: impl FnOnce() -> R + Send,
+    others: impl Fn() + Sync,
+) -> R {
     let f = Mutex::new(Some(f));
     let mut outs = pool.broadcast(|ctx| {
         if ctx.index() != 0 {
+            others();
             return None;
         }
         let f = f.lock().unwrap_or_else(PoisonError::into_inner).take();

@@ -472,10 +472,9 @@ impl ModelState {
     /// the pool threads' peak.
     fn scoped<R: Send>(&mut self, f: impl FnOnce(&mut TypedSimpleState) -> R + Send) -> R {
         // Inside `on_runner` the measurement started there, before the request's decode.
-        let start = match self.runner_start {
-            Some(start) => Some(start),
-            None => self.group.as_ref().map(heap::ThreadGroup::start),
-        };
+        let start = self
+            .runner_start
+            .or_else(|| self.group.as_ref().map(heap::ThreadGroup::start));
         let out = match self.executor.clone() {
             #[cfg(feature = "multithread")]
             Some(tract_linalg::multithread::Executor::MultiThread(pool)) => {
