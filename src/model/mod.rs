@@ -259,6 +259,9 @@ impl ImportedModel {
             typed.into_runnable_with_options(&run_options)
         })
         .map_err(|e| tract_err("optimising the model", e))?;
+        let optimize = t0.elapsed();
+        // The import's and the optimisation's freed blocks, back to the OS (heap.rs says why).
+        heap::trim_free_memory();
         Ok(Model {
             plan,
             threads: options.threads,
@@ -266,7 +269,7 @@ impl ImportedModel {
             labels: self.labels,
             timings: LoadTimings {
                 import: Duration::ZERO,
-                optimize: t0.elapsed(),
+                optimize,
             },
         })
     }
@@ -584,7 +587,6 @@ impl Model {
         let import = t0.elapsed();
         let mut model = imported.into_model_with_options(options)?;
         model.timings.import = import;
-        heap::trim_free_memory();
         Ok(model)
     }
 
